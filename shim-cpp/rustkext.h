@@ -1,0 +1,118 @@
+/*
+ * rustkext.h - the C ABI between the C++ shim and the Rust core.
+ *
+ * Rust implements the rk_* functions (kext/src/exports.rs); the shim implements the rk_shim_*
+ * helpers Rust calls back (shim-cpp/ShimHelpers.cpp). kext/tests/header_in_step.rs fails when
+ * this file and the Rust side disagree.
+ *
+ * Ownership: the driver state is Rust's. The shim holds the rk_driver pointer it got from
+ * rk_service_start and passes it back; it never looks inside. No Rust function pointer is ever
+ * handed to the kernel: every kernel-facing callback is a C++ function that calls into Rust.
+ */
+#ifndef RUSTKEXT_H
+#define RUSTKEXT_H
+
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* IOReturn (kern_return_t), spelled as a fixed-width type so this header needs no IOKit header. */
+typedef int32_t rk_ioreturn;
+
+/* Opaque driver state, one per loaded kext. */
+typedef struct rk_driver rk_driver;
+
+/* Settings the shim reads from the personality (RustKextMaxClients, RustKextAdminOnly). */
+typedef struct rk_config {
+    uint32_t max_clients;     /* 0 = default (64); larger values are clamped to 64 */
+    uint32_t admin_only_open; /* nonzero: non-administrators are refused at open */
+} rk_config;
+
+/* What the shim must do after a client closed. */
+typedef enum rk_close_action {
+    RK_CLOSE_NOTHING = 0,           /* nothing more to do */
+    RK_CLOSE_TERMINATE_SERVICE = 1, /* last client after a refused unload: terminate the service,
+                                       asynchronously and outside any lock; said exactly once */
+} rk_close_action;
+
+/* Counts and sizes a selector takes (all exact; no wildcard). */
+typedef struct rk_method_shape {
+    uint32_t scalar_input_count;
+    uint32_t struct_input_size;
+    uint32_t scalar_output_count;
+    uint32_t struct_output_size;
+} rk_method_shape;
+
+/* One external-method call, flattened from IOExternalMethodArguments. */
+typedef struct rk_method_args {
+    uint32_t selector;
+    uint32_t scalar_input_count;
+    uint32_t struct_input_size;
+    uint32_t scalar_output_count; /* in: capacity of scalar_output; out: scalars written */
+    uint32_t struct_output_size;  /* in: capacity of struct_output; out: bytes written */
+    uint32_t reserved;            /* zero */
+    const uint64_t *scalar_input;
+    const void *struct_input;
+    uint64_t *scalar_output;
+    void *struct_output;
+} rk_method_args;
+
+/* ---- service lifecycle (org_rustkext_Service) ---- */
+
+/* start(): creates the driver state and opens the callback gate. NULL if already started. */
+rk_driver *rk_service_start(const rk_config *config);
+
+/* terminate(): true = go ahead (no client is open; from now on every open is refused).
+ * false = refuse; the unload request is remembered and *open_clients tells how many are open. */
+bool rk_service_terminate_request(rk_driver *driver, uint32_t *open_clients);
+
+/* stop(), step 1: close the gate; every later FILEOP callback returns at once. */
+void rk_service_close_gate(rk_driver *driver);
+
+/* stop(), after kauth_unlisten_scope: wait at most bound_ms for the callbacks in flight to finish,
+ * then sleep grace_ms for callers still between the kernel's listener table and the gate.
+ * Returns how many were still in flight when the bound expired (0 = drained); logs a timeout. */
+uint32_t rk_service_drain(rk_driver *driver, uint32_t bound_ms, uint32_t grace_ms);
+
+/* stop(), last step: releases the state. The gate stays closed; driver is invalid afterwards. */
+void rk_service_release(rk_driver *driver);
+
+/* ---- user clients (org_rustkext_UserClient) ---- */
+
+/* newUserClient(): admission. is_admin comes from clientHasPrivilege(task, administrator).
+ * kIOReturnSuccess and *client_id (nonzero), or the refusal: kIOReturnBadArgument (connect
+ * type), kIOReturnNotPrivileged (admin-only open), kIOReturnNotPermitted (unload pending or
+ * terminating), kIOReturnNoResources (table full). A refusal changes nothing. */
+rk_ioreturn rk_client_open(rk_driver *driver, uint32_t connect_type, bool is_admin,
+                           uint32_t *client_id);
+
+/* clientClose() (directly, or through clientDied), and rollback of a failed open. Idempotent. */
+rk_close_action rk_client_close(rk_driver *driver, uint32_t client_id);
+
+/* externalMethod(): the exact shape of a selector, or the refusal for an unknown one. */
+rk_ioreturn rk_method_shape_for(uint32_t selector, rk_method_shape *shape);
+
+/* externalMethod() dispatch: validates everything again, then runs the method. */
+rk_ioreturn rk_external_method(rk_driver *driver, uint32_t client_id, rk_method_args *args);
+
+/* ---- kauth (the C++ listener forwards here, then answers KAUTH_RESULT_DEFER) ---- */
+
+void rk_fileop_callback(rk_driver *driver, uintptr_t action, uintptr_t arg0, uintptr_t arg1,
+                        uintptr_t arg2, uintptr_t arg3);
+
+/* ---- helpers the shim provides to Rust ---- */
+
+/* IOLog("RustKext: %s %llu\n", message, value). message is a static NUL-terminated string. */
+void rk_shim_log(const char *message, uint64_t value);
+
+/* Unreachable in a correct build (release objects contain no panic path): panic("%s", message). */
+void rk_shim_fatal(const char *message);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RUSTKEXT_H */
