@@ -77,7 +77,10 @@ void rk_service_close_gate(rk_driver *driver);
  * Returns how many were still in flight when the bound expired (0 = drained); logs a timeout. */
 uint32_t rk_service_drain(rk_driver *driver, uint32_t bound_ms, uint32_t grace_ms);
 
-/* stop(), last step: releases the state. The gate stays closed; driver is invalid afterwards. */
+/* stop(), last step: releases the state. The gate stays closed, and every later call with this
+ * pointer (a late kauth callback, a stale user client) is refused or ignored until the next
+ * rk_service_start: the state is static, so the pointer itself stays valid while the code is
+ * mapped. Client ids are never reused across a restart. */
 void rk_service_release(rk_driver *driver);
 
 /* ---- user clients (org_rustkext_UserClient) ---- */

@@ -1,0 +1,195 @@
+/*
+ * org_rustkext_Service: start, terminate, newUserClient, stop, free. See DESIGN.md "Lifecycle".
+ */
+#include "Service.hpp"
+
+#include <IOKit/IOLib.h>
+#include <libkern/c++/OSBoolean.h>
+#include <libkern/c++/OSNumber.h>
+
+#include "UserClient.hpp"
+
+#define super IOService
+OSDefineMetaClassAndStructors(org_rustkext_Service, IOService)
+
+/* stop() waits this long for FILEOP callbacks in flight, then logs and goes on. */
+static const uint32_t kDrainBoundMs = 5000;
+/* ...then this long for callers already past the kernel's listener table but not yet counted. */
+static const uint32_t kUnlistenGraceMs = 100;
+
+static rk_config configFromPersonality(IOService *service)
+{
+    rk_config config = {0, 0};
+    OSNumber *maxClients = OSDynamicCast(OSNumber, service->getProperty("RustKextMaxClients"));
+    if (maxClients) {
+        config.max_clients = maxClients->unsigned32BitValue();
+    }
+    OSBoolean *adminOnly = OSDynamicCast(OSBoolean, service->getProperty("RustKextAdminOnly"));
+    if (adminOnly) {
+        config.admin_only_open = adminOnly->isTrue() ? 1 : 0;
+    }
+    return config;
+}
+
+bool org_rustkext_Service::start(IOService *provider)
+{
+    if (!super::start(provider)) {
+        return false;
+    }
+    /* Allocated now so that the last close never has to allocate. */
+    fSelfTerminateCall = thread_call_allocate(&selfTerminateCallout, this);
+    if (!fSelfTerminateCall) {
+        IOLog("RustKext: start failed: no thread call\n");
+        super::stop(provider);
+        return false;
+    }
+    rk_config config = configFromPersonality(this);
+    fDriver = rk_service_start(&config);
+    if (!fDriver) {
+        IOLog("RustKext: start failed: the driver state is already in use\n");
+        super::stop(provider);
+        return false;
+    }
+    fListener = kauth_listen_scope(KAUTH_SCOPE_FILEOP, &fileopListener, fDriver);
+    if (!fListener) {
+        IOLog("RustKext: start failed: no free kauth listener slot in " KAUTH_SCOPE_FILEOP "\n");
+        rk_service_close_gate(fDriver);
+        rk_service_release(fDriver);
+        fDriver = NULL;
+        super::stop(provider);
+        return false;
+    }
+    registerService();
+    IOLog("RustKext: started\n");
+    return true;
+}
+
+bool org_rustkext_Service::terminate(IOOptionBits options)
+{
+    uint32_t openClients = 0;
+    if (fDriver && !rk_service_terminate_request(fDriver, &openClients)) {
+        logOpenClients(openClients);
+        return false;
+    }
+    return super::terminate(options);
+}
+
+void org_rustkext_Service::logOpenClients(uint32_t openClients)
+{
+    IOLog("RustKext: terminate refused: %u client(s) open; the driver unloads after the last close\n",
+          openClients);
+    OSIterator *clients = getClientIterator();
+    if (!clients) {
+        return;
+    }
+    while (OSObject *object = clients->getNextObject()) {
+        org_rustkext_UserClient *client = OSDynamicCast(org_rustkext_UserClient, object);
+        if (client) {
+            IOLog("RustKext:   client %u: pid %d (%s)\n", client->clientID(), client->ownerPID(),
+                  client->ownerName());
+        }
+    }
+    clients->release();
+}
+
+IOReturn org_rustkext_Service::newUserClient(task_t owningTask, void *securityID, UInt32 type,
+                                             OSDictionary *properties, IOUserClient **handler)
+{
+    if (!handler) {
+        return kIOReturnBadArgument;
+    }
+    *handler = NULL;
+    org_rustkext_UserClient *client = OSTypeAlloc(org_rustkext_UserClient);
+    if (!client) {
+        return kIOReturnNoMemory;
+    }
+    /* The same codes the kernel's IOUserClientClass path would return. */
+    if (!client->initWithTask(owningTask, securityID, type, properties)) {
+        client->release();
+        return kIOReturnBadArgument;
+    }
+    IOReturn admitted = client->admit(this, type);
+    if (admitted != kIOReturnSuccess) {
+        client->release();
+        return admitted;
+    }
+    if (!client->attach(this)) {
+        client->abandon();
+        client->release();
+        return kIOReturnUnsupported;
+    }
+    if (!client->start(this)) {
+        client->abandon();
+        client->detach(this);
+        client->release();
+        return kIOReturnUnsupported;
+    }
+    *handler = client;
+    return kIOReturnSuccess;
+}
+
+void org_rustkext_Service::clientClosed(uint32_t clientID)
+{
+    if (rk_client_close(fDriver, clientID) == RK_CLOSE_TERMINATE_SERVICE) {
+        scheduleSelfTerminate();
+    }
+}
+
+/*
+ * The last close can arrive under the user client's IPC lock, and terminate() runs phase 1 on the
+ * caller's thread: so the service terminates itself from a thread call, never from clientClose.
+ */
+void org_rustkext_Service::scheduleSelfTerminate(void)
+{
+    IOLog("RustKext: last client closed after an unload request; terminating\n");
+    retain(); /* dropped by the callout, or by stop() if it cancels the callout */
+    if (thread_call_enter(fSelfTerminateCall)) {
+        release(); /* already pending: that invocation holds its own reference */
+    }
+}
+
+void org_rustkext_Service::selfTerminateCallout(thread_call_param_t service, thread_call_param_t)
+{
+    org_rustkext_Service *self = static_cast<org_rustkext_Service *>(service);
+    self->terminate(0);
+    self->release();
+}
+
+int org_rustkext_Service::fileopListener(kauth_cred_t, void *idata, kauth_action_t action,
+                                         uintptr_t arg0, uintptr_t arg1, uintptr_t arg2,
+                                         uintptr_t arg3)
+{
+    rk_fileop_callback(static_cast<rk_driver *>(idata), static_cast<uintptr_t>(action), arg0, arg1,
+                       arg2, arg3);
+    return KAUTH_RESULT_DEFER; /* FILEOP is notification only */
+}
+
+/* Order matters: close the gate, unlisten, drain, grace; only then release. Never in free(). */
+void org_rustkext_Service::stop(IOService *provider)
+{
+    if (fDriver) {
+        rk_service_close_gate(fDriver);
+        if (fListener) {
+            kauth_unlisten_scope(fListener);
+            fListener = NULL;
+        }
+        rk_service_drain(fDriver, kDrainBoundMs, kUnlistenGraceMs);
+        if (fSelfTerminateCall && thread_call_cancel(fSelfTerminateCall)) {
+            release(); /* the cancelled invocation's reference */
+        }
+        rk_service_release(fDriver);
+        /* fDriver stays: the state is static and refuses every call until the next start. */
+    }
+    IOLog("RustKext: stopped\n");
+    super::stop(provider);
+}
+
+void org_rustkext_Service::free(void)
+{
+    if (fSelfTerminateCall) {
+        /* If the callout is running (its release() brought us here), xnu frees it when it returns. */
+        thread_call_free(fSelfTerminateCall);
+        fSelfTerminateCall = NULL;
+    }
+    super::free();
+}
