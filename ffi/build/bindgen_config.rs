@@ -1,0 +1,154 @@
+// The one bindgen configuration of macos-kext-sys, shared by build/main.rs and the drift check
+// (examples/drift_check.rs), so that both generate the same items the same way.
+
+use std::path::Path;
+
+use bindgen::callbacks::{IntKind, ParseCallbacks};
+
+/// Preprocessor defines of a kext build, as Xcode passes them.
+pub const KERNEL_DEFINES: &[&str] = &["-DKERNEL", "-DKERNEL_PRIVATE", "-DDRIVER_PRIVATE"];
+
+/// Everything the crate exposes. Nothing else is generated.
+const TYPES: &[&str] = &[
+    "kern_return_t",
+    "IOReturn",
+    "OSReturn",
+    "mach_msg_return_t",
+    "thread_t",
+    "kauth_cred_t",
+    "kauth_action_t",
+    "kauth_listener_t",
+    "kauth_scope_callback_t",
+];
+const CONSTANTS: &[&str] = &[
+    "KERN_SUCCESS",
+    "KERN_FAILURE",
+    "MACH_SEND_INVALID_DEST",
+    "kIOReturnSuccess",
+    "kIOReturnError",
+    "kIOReturnNoMemory",
+    "kIOReturnNoResources",
+    "kIOReturnIPCError",
+    "kIOReturnNotPrivileged",
+    "kIOReturnBadArgument",
+    "kIOReturnExclusiveAccess",
+    "kIOReturnUnsupported",
+    "kIOReturnNotOpen",
+    "kIOReturnBusy",
+    "kIOReturnTimeout",
+    "kIOReturnNotReady",
+    "kIOReturnNotAttached",
+    "kIOReturnNotPermitted",
+    "kIOReturnNoCompletion",
+    "kIOReturnAborted",
+    "kIOReturnNotFound",
+    "kOSKextReturnStartStopError",
+    "kOSKextReturnInUse",
+    "KAUTH_RESULT_ALLOW",
+    "KAUTH_RESULT_DENY",
+    "KAUTH_RESULT_DEFER",
+    "KAUTH_SCOPE_FILEOP",
+    "KAUTH_FILEOP_OPEN",
+    "KAUTH_FILEOP_CLOSE",
+    "KAUTH_FILEOP_RENAME",
+    "KAUTH_FILEOP_EXCHANGE",
+    "KAUTH_FILEOP_LINK",
+    "KAUTH_FILEOP_EXEC",
+    "KAUTH_FILEOP_DELETE",
+    "KAUTH_FILEOP_WILL_RENAME",
+];
+const FUNCTIONS: &[&str] = &[
+    "IOSleep",
+    "mach_absolute_time",
+    "absolutetime_to_nanoseconds",
+    "current_thread",
+    "kauth_listen_scope",
+    "kauth_unlisten_scope",
+];
+
+/// Kernel objects the project only handles by pointer: declared as zero-sized opaque structs
+/// whatever the headers say about their fields (the allowlist is not followed into
+/// dependencies), so their layout never leaks into Rust.
+const OPAQUE_STRUCTS: &[&str] = &["thread", "ucred", "kauth_listener"];
+
+/// Clang target for cargo's `TARGET`. The bindings always describe the macOS kernel ABI, and
+/// Kernel.framework headers refuse any other OS, so:
+/// - the kernel target specs (`targets/*.json`; cargo passes the file stem as TARGET) get their
+///   architecture and the deployment target of the oldest supported macOS;
+/// - Apple targets are left to bindgen, which derives the clang target from TARGET;
+/// - other hosts (Linux, for the simulator and the tests) get macOS on the same architecture.
+pub fn clang_target(cargo_target: &str) -> Option<&'static str> {
+    match cargo_target {
+        "x86_64-apple-macos-kernel" => Some("x86_64-apple-macos10.15"),
+        "arm64e-apple-macos-kernel" => Some("arm64e-apple-macos11"),
+        t if t.contains("-apple-") => None,
+        t if t.starts_with("x86_64-") => Some("x86_64-apple-macos10.15"),
+        t if t.starts_with("aarch64-") => Some("arm64-apple-macos11"),
+        _ => None,
+    }
+}
+
+/// The builder for `header`, with `include_dir` (a Kernel.framework/Headers) on the include
+/// path when the header is the real-header wrapper.
+pub fn builder(header: &Path, include_dir: Option<&Path>, clang_target: Option<&str>) -> bindgen::Builder {
+    let mut b = bindgen::Builder::default()
+        .header(header.to_string_lossy())
+        .rust_target(bindgen::RustTarget::stable(85, 0).expect("bindgen supports Rust 1.85"))
+        .use_core()
+        .ctypes_prefix("cty")
+        .generate_comments(false)
+        .layout_tests(false)
+        .generate_cstr(true)
+        .sort_semantically(true)
+        .clang_macro_fallback()
+        .allowlist_recursively(false)
+        .parse_callbacks(Box::new(ConstantTypes))
+        .clang_arg("-nostdinc")
+        .clang_args(KERNEL_DEFINES.iter().copied());
+    if let Some(dir) = include_dir {
+        b = b.clang_arg(format!("-I{}", dir.display()));
+    }
+    if let Some(t) = clang_target {
+        b = b.clang_arg(format!("--target={t}"));
+    }
+    for t in TYPES {
+        b = b.allowlist_type(format!("^{t}$"));
+    }
+    for c in CONSTANTS {
+        b = b.allowlist_var(format!("^{c}$"));
+    }
+    for f in FUNCTIONS {
+        b = b.allowlist_function(format!("^{f}$"));
+    }
+    for s in OPAQUE_STRUCTS {
+        b = b.raw_line(format!(
+            "#[repr(C)] pub struct {s} {{ _opaque: [u8; 0], _not_send_sync: ::core::marker::PhantomData<*mut u8> }}"
+        ));
+    }
+    b
+}
+
+/// Types each macro constant as the kernel uses it, instead of bindgen's guess from the value.
+#[derive(Debug)]
+struct ConstantTypes;
+
+impl ParseCallbacks for ConstantTypes {
+    fn int_macro(&self, name: &str, _value: i64) -> Option<IntKind> {
+        let typedef = |name| Some(IntKind::Custom { name, is_signed: true });
+        if name.starts_with("kIOReturn") {
+            typedef("IOReturn")
+        } else if name.starts_with("kOSKextReturn") {
+            typedef("OSReturn")
+        } else if name.starts_with("KERN_") {
+            typedef("kern_return_t")
+        } else if name.starts_with("MACH_SEND_") {
+            typedef("mach_msg_return_t")
+        } else if name.starts_with("KAUTH_FILEOP_") {
+            typedef("kauth_action_t")
+        } else if name.starts_with("KAUTH_RESULT_") {
+            Some(IntKind::Int)
+        } else {
+            None
+        }
+    }
+}
