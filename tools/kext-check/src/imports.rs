@@ -1,0 +1,55 @@
+//! The `imports` check: every symbol the kext leaves undefined must be exported by a bundle its
+//! Info.plist declares in OSBundleLibraries, and every declared bundle must be used.
+
+use std::collections::BTreeSet;
+
+use crate::allowed::LIBKMOD_SYMBOLS;
+use crate::exports::ExportLists;
+use crate::macho::Member;
+use crate::Finding;
+
+pub struct ImportsReport {
+    pub findings: Vec<Finding>,
+    /// (symbol, the declared bundles exporting it); libkmod symbols are listed with "libkmod.a".
+    pub resolved: Vec<(String, Vec<String>)>,
+}
+
+/// `linked` says the input is the linked kext, where a declared library nothing uses is a finding.
+pub fn check_imports(members: &[Member], declared: &[String], exports: &ExportLists, linked: bool) -> ImportsReport {
+    let defined: BTreeSet<&str> = members.iter().flat_map(|m| m.defined_names()).collect();
+    let undefined: BTreeSet<&str> =
+        members.iter().flat_map(|m| m.undefined_names()).filter(|s| !defined.contains(s)).collect();
+
+    let mut findings = Vec::new();
+    for bundle in declared {
+        if !exports.bundles.contains_key(bundle) {
+            findings.push(Finding::UnknownLibrary { bundle: bundle.clone() });
+        }
+    }
+    let mut resolved = Vec::new();
+    let mut used = BTreeSet::new();
+    for symbol in undefined {
+        if LIBKMOD_SYMBOLS.contains(&symbol) {
+            resolved.push((symbol.to_string(), vec!["libkmod.a".to_string()]));
+            continue;
+        }
+        let from: Vec<String> = declared
+            .iter()
+            .filter(|b| exports.bundles.get(*b).is_some_and(|e| e.exports(symbol)))
+            .cloned()
+            .collect();
+        if from.is_empty() {
+            findings.push(Finding::NotExported { symbol: symbol.to_string(), declared: declared.to_vec() });
+        }
+        used.extend(from.iter().cloned());
+        resolved.push((symbol.to_string(), from));
+    }
+    if linked {
+        for bundle in declared {
+            if exports.bundles.contains_key(bundle) && !used.contains(bundle) {
+                findings.push(Finding::UnusedLibrary { bundle: bundle.clone() });
+            }
+        }
+    }
+    ImportsReport { findings, resolved }
+}

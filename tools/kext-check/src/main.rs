@@ -1,0 +1,161 @@
+//! kext-check: command-line front end (see lib.rs). Exit status: 0 passed, 1 findings, 2 usage or
+//! unreadable input.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use kext_check::{exports, imports, macho, objects, plist_rules, sizes, Arch, Finding};
+
+const USAGE: &str = "usage:
+  kext-check objects --arch x86_64|arm64e <lib.a|obj.o>...
+      Mach-O type, cpu type/subtype and minimum macOS; no floating-point/vector register use;
+      no core::panicking/core::fmt in what the link takes; undefined symbols only the allowed set.
+  kext-check imports --plist <Info.plist> --exports <xnu config/> --arch x86_64|arm64e [--linked] <file>...
+      Every undefined symbol is exported by a bundle in OSBundleLibraries (--linked: the input is
+      the linked kext, and every declared bundle must be used).
+  kext-check plist <Info.plist> --shim <shim-cpp dir>
+      The Info.plist rules (identifier = IOMatchCategory, IOClass in the shim, no
+      IOUserClientClass, exactly the four KPIs at the oldest supported version).
+  kext-check sizes --arch x86_64|arm64e <lib.a>
+      __TEXT/__DATA sizes of the objects the link takes, and of the whole archive.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(findings) if findings.is_empty() => ExitCode::SUCCESS,
+        Ok(findings) => {
+            for f in &findings {
+                eprintln!("kext-check: FAIL: {f}");
+            }
+            eprintln!("kext-check: {} problem(s)", findings.len());
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("kext-check: {e}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+struct Args {
+    flags: Vec<(String, Option<String>)>,
+    files: Vec<String>,
+}
+
+impl Args {
+    fn parse(args: &[String], valued: &[&str], switches: &[&str]) -> Result<Args, String> {
+        let mut out = Args { flags: Vec::new(), files: Vec::new() };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            if valued.contains(&a.as_str()) {
+                let v = it.next().ok_or_else(|| format!("{a} needs a value"))?;
+                out.flags.push((a.clone(), Some(v.clone())));
+            } else if switches.contains(&a.as_str()) {
+                out.flags.push((a.clone(), None));
+            } else if a.starts_with("--") {
+                return Err(format!("unknown option {a}"));
+            } else {
+                out.files.push(a.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    fn value(&self, name: &str) -> Result<&str, String> {
+        self.flags
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.as_deref())
+            .ok_or_else(|| format!("{name} is required"))
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.flags.iter().any(|(n, _)| n == name)
+    }
+
+    fn arch(&self) -> Result<Arch, String> {
+        self.value("--arch")?.parse()
+    }
+
+    fn files(&self) -> Result<&[String], String> {
+        if self.files.is_empty() {
+            return Err("no input files".into());
+        }
+        Ok(&self.files)
+    }
+}
+
+fn read_all(files: &[String], arch: Arch) -> Result<Vec<macho::Member>, String> {
+    let mut members = Vec::new();
+    for f in files {
+        members.extend(macho::read_file(f, arch)?);
+    }
+    Ok(members)
+}
+
+fn run(args: &[String]) -> Result<Vec<Finding>, String> {
+    let (command, rest) = args.split_first().ok_or("no command")?;
+    match command.as_str() {
+        "objects" => {
+            let a = Args::parse(rest, &["--arch"], &[])?;
+            let arch = a.arch()?;
+            let members = read_all(a.files()?, arch)?;
+            let report = objects::check_objects(&members, arch);
+            for (index, why) in &report.linked {
+                println!("  linked: {} ({why})", members[*index].name);
+            }
+            if report.findings.is_empty() {
+                println!("kext-check: {arch} objects OK ({} objects, {} linked)", members.len(), report.linked.len());
+            }
+            Ok(report.findings)
+        }
+        "imports" => {
+            let a = Args::parse(rest, &["--arch", "--plist", "--exports"], &["--linked"])?;
+            let arch = a.arch()?;
+            let plist = read_plist(a.value("--plist")?)?;
+            let declared = plist_rules::declared_libraries(&plist);
+            let lists = exports::load(Path::new(a.value("--exports")?), arch)?;
+            let members = read_all(a.files()?, arch)?;
+            let report = imports::check_imports(&members, &declared, &lists, a.has("--linked"));
+            for (symbol, from) in &report.resolved {
+                println!("  {symbol:<60} {}", if from.is_empty() { "-".to_string() } else { from.join(", ") });
+            }
+            if report.findings.is_empty() {
+                println!("kext-check: {arch}: all {} imports exported by declared KPIs", report.resolved.len());
+            }
+            Ok(report.findings)
+        }
+        "plist" => {
+            let a = Args::parse(rest, &["--shim"], &[])?;
+            let [path] = a.files()? else { return Err("plist takes one Info.plist".into()) };
+            let classes = plist_rules::shim_classes(Path::new(a.value("--shim")?))?;
+            let findings = plist_rules::check_plist(&read_plist(path)?, &classes);
+            if findings.is_empty() {
+                println!("kext-check: {path} OK (shim classes: {})", classes.join(", "));
+            }
+            Ok(findings)
+        }
+        "sizes" => {
+            let a = Args::parse(rest, &["--arch"], &[])?;
+            let arch = a.arch()?;
+            let members = read_all(a.files()?, arch)?;
+            let linked = objects::check_objects(&members, arch).linked;
+            let total = |ids: &mut dyn Iterator<Item = usize>| {
+                ids.map(|i| sizes::size_of(&members[i])).fold((0, 0), |(t, d), s| (t + s.text, d + s.data))
+            };
+            let (lt, ld) = total(&mut linked.iter().map(|(i, _)| *i));
+            let (at, ad) = total(&mut (0..members.len()));
+            println!("{arch}: linked into the kext: text {lt} bytes, data {ld} bytes ({} of {} objects); whole archive: text {at}, data {ad}", linked.len(), members.len());
+            Ok(Vec::new())
+        }
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(Vec::new())
+        }
+        other => Err(format!("unknown command {other:?}")),
+    }
+}
+
+fn read_plist(path: &str) -> Result<plist::Value, String> {
+    plist::Value::from_file(path).map_err(|e| format!("{path}: {e}"))
+}

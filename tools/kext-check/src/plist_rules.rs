@@ -1,0 +1,185 @@
+//! The `plist` check: the rules Info.plist must follow (KERNEL-FACTS.md, DESIGN.md).
+
+use std::path::Path;
+
+use plist::{Dictionary, Value};
+
+use crate::Finding;
+
+/// The KPI bundles the kext links against, and nothing else.
+pub const REQUIRED_LIBRARIES: &[&str] =
+    &["com.apple.kpi.bsd", "com.apple.kpi.iokit", "com.apple.kpi.libkern", "com.apple.kpi.mach"];
+
+/// Darwin major version of the oldest supported macOS (19 = 10.15). KPI versions are declared as
+/// this, so the kext refuses older kernels, whose vtable layout differs from the headers'.
+pub const OLDEST_DARWIN_MAJOR: u64 = 19;
+
+/// The build's placeholder for the bundle identifier (build.sh substitutes it).
+pub const BUNDLE_ID_PLACEHOLDER: &str = "$(PRODUCT_BUNDLE_IDENTIFIER)";
+
+/// Classes the shim defines (`OSDefineMetaClassAndStructors(Class, Super)` in `dir/*.cpp`).
+pub fn shim_classes(dir: &Path) -> Result<Vec<String>, String> {
+    let mut classes = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for entry in entries {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.extension().is_some_and(|e| e == "cpp") {
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            classes.extend(defined_classes(&text));
+        }
+    }
+    Ok(classes)
+}
+
+fn defined_classes(source: &str) -> Vec<String> {
+    source
+        .split("OSDefineMetaClassAndStructors")
+        .skip(1)
+        .filter_map(|rest| {
+            let args = rest.trim_start().strip_prefix('(')?;
+            let name = args.split(',').next()?.trim();
+            (!name.is_empty()).then(|| name.to_string())
+        })
+        .collect()
+}
+
+/// The bundle identifiers of OSBundleLibraries.
+pub fn declared_libraries(plist: &Value) -> Vec<String> {
+    plist
+        .as_dictionary()
+        .and_then(|d| d.get("OSBundleLibraries"))
+        .and_then(Value::as_dictionary)
+        .map(|libs| libs.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+pub fn check_plist(plist: &Value, shim_classes: &[String]) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut fail = |rule: &'static str, detail: String| findings.push(Finding::Plist { rule, detail });
+    let Some(root) = plist.as_dictionary() else {
+        fail("root", "the top level is not a dictionary".into());
+        return findings;
+    };
+
+    if string(root, "CFBundlePackageType") != Some("KEXT") {
+        fail("CFBundlePackageType", "must be KEXT".into());
+    }
+    for key in ["CFBundleExecutable", "CFBundleVersion", "CFBundleShortVersionString"] {
+        if string(root, key).is_none_or(str::is_empty) {
+            fail("required key", format!("{key} is missing or empty"));
+        }
+    }
+    let bundle_id = string(root, "CFBundleIdentifier").unwrap_or("");
+    if !valid_bundle_id(bundle_id) {
+        fail(
+            "CFBundleIdentifier",
+            format!("{bundle_id:?} must be reverse-DNS ([A-Za-z0-9-] labels joined by '.'), at most 63 bytes"),
+        );
+    }
+    if root.contains_key("IOUserClientClass") {
+        fail("no IOUserClientClass", "found at the top level".into());
+    }
+
+    match root.get("IOKitPersonalities").and_then(Value::as_dictionary) {
+        Some(personalities) if personalities.len() == 1 => {
+            for (name, personality) in personalities {
+                match personality.as_dictionary() {
+                    Some(p) => check_personality(name, p, bundle_id, shim_classes, &mut fail),
+                    None => fail("IOKitPersonalities", format!("{name} is not a dictionary")),
+                }
+            }
+        }
+        Some(p) => fail("IOKitPersonalities", format!("must hold exactly one personality, has {}", p.len())),
+        None => fail("IOKitPersonalities", "missing".into()),
+    }
+
+    check_libraries(root, &mut fail);
+    findings
+}
+
+fn check_personality(
+    name: &str,
+    p: &Dictionary,
+    bundle_id: &str,
+    shim_classes: &[String],
+    fail: &mut impl FnMut(&'static str, String),
+) {
+    let expect = |key: &str, want: &str, fail: &mut dyn FnMut(&'static str, String)| {
+        if string(p, key) != Some(want) {
+            fail("personality", format!("{name}: {key} is {:?}, must be {want:?}", string(p, key)));
+        }
+    };
+    expect("IOProviderClass", "IOResources", fail);
+    expect("IOResourceMatch", "IOKit", fail);
+    expect("CFBundleIdentifier", bundle_id, fail);
+    if string(p, "IOMatchCategory") != Some(bundle_id) {
+        fail(
+            "IOMatchCategory = bundle id",
+            format!("{name}: IOMatchCategory is {:?}, CFBundleIdentifier is {bundle_id:?}", string(p, "IOMatchCategory")),
+        );
+    }
+    match string(p, "IOClass") {
+        Some(class) if shim_classes.iter().any(|c| c == class) => {}
+        other => fail(
+            "IOClass defined by the shim",
+            format!("{name}: IOClass {other:?} is not one of the shim's classes {shim_classes:?}"),
+        ),
+    }
+    if p.contains_key("IOUserClientClass") {
+        fail(
+            "no IOUserClientClass",
+            format!("{name}: a refused open would fall back to the default user client"),
+        );
+    }
+    match p.get("RustKextMaxClients").and_then(Value::as_unsigned_integer) {
+        Some(1..=64) => {}
+        _ => fail("RustKextMaxClients", format!("{name}: must be an integer from 1 to 64")),
+    }
+    if p.get("RustKextAdminOnly").and_then(Value::as_boolean).is_none() {
+        fail("RustKextAdminOnly", format!("{name}: must be a boolean"));
+    }
+}
+
+fn check_libraries(root: &Dictionary, fail: &mut impl FnMut(&'static str, String)) {
+    let Some(libs) = root.get("OSBundleLibraries").and_then(Value::as_dictionary) else {
+        fail("OSBundleLibraries", "missing".into());
+        return;
+    };
+    for required in REQUIRED_LIBRARIES {
+        if !libs.contains_key(required) {
+            fail("OSBundleLibraries", format!("{required} is missing"));
+        }
+    }
+    for (bundle, version) in libs {
+        if !REQUIRED_LIBRARIES.contains(&bundle.as_str()) {
+            fail("OSBundleLibraries", format!("{bundle} is not one of the KPIs the kext uses"));
+            continue;
+        }
+        let major = version.as_string().and_then(|v| v.split('.').next()).and_then(|m| m.parse::<u64>().ok());
+        if major != Some(OLDEST_DARWIN_MAJOR) {
+            fail(
+                "OSBundleLibraries version",
+                format!(
+                    "{bundle} = {version:?}; must be {OLDEST_DARWIN_MAJOR}.x (the Darwin version of macOS 10.15, \
+                     the oldest supported)"
+                ),
+            );
+        }
+    }
+}
+
+fn valid_bundle_id(id: &str) -> bool {
+    if id == BUNDLE_ID_PLACEHOLDER {
+        return true;
+    }
+    let labels: Vec<&str> = id.split('.').collect();
+    id.len() <= 63
+        && labels.len() >= 2
+        && labels
+            .iter()
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+}
+
+fn string<'a>(d: &'a Dictionary, key: &str) -> Option<&'a str> {
+    d.get(key).and_then(Value::as_string)
+}
