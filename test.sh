@@ -11,6 +11,19 @@ step "rustkext: unit, property and ABI-header tests"
 cargo test -p rustkext
 
 # ---- ffi (ffi/): generated bindings ----
+step "macos-kext-sys: generated constants against KERNEL-FACTS"
+cargo test -p macos-kext-sys
+step "macos-kext-sys: builds for the x86_64 and arm64e kernel targets"
+kernel_cargo=(cargo) # rustup + rust-src on macOS; Debian's rustc-web with its library source on Linux
+[ "$(uname -s)" = Linux ] && kernel_cargo=(env RUSTC=/usr/bin/rustc /usr/bin/cargo)
+for t in x86_64 arm64e; do
+    RUSTC_BOOTSTRAP=1 "${kernel_cargo[@]}" build -q -p macos-kext-sys --release \
+        --target "targets/$t-apple-macos-kernel.json" -Zbuild-std=core,compiler_builtins -Zjson-target-spec
+done
+if [ -n "${KERNEL_HEADERS:-}" ]; then
+    step "macos-kext-sys: drift check of ffi/include/kpi.h against $KERNEL_HEADERS"
+    ffi/drift-check.sh
+fi
 
 # ---- kernel build checks (build.sh, tools/kext-check, Info.plist) ----
 

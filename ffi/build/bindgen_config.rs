@@ -90,7 +90,11 @@ pub fn clang_target(cargo_target: &str) -> Option<&'static str> {
 
 /// The builder for `header`, with `include_dir` (a Kernel.framework/Headers) on the include
 /// path when the header is the real-header wrapper.
-pub fn builder(header: &Path, include_dir: Option<&Path>, clang_target: Option<&str>) -> bindgen::Builder {
+pub fn builder(
+    header: &Path,
+    include_dir: Option<&Path>,
+    clang_target: Option<&str>,
+) -> bindgen::Builder {
     let mut b = bindgen::Builder::default()
         .header(header.to_string_lossy())
         .rust_target(bindgen::RustTarget::stable(85, 0).expect("bindgen supports Rust 1.85"))
@@ -134,7 +138,12 @@ struct ConstantTypes;
 
 impl ParseCallbacks for ConstantTypes {
     fn int_macro(&self, name: &str, _value: i64) -> Option<IntKind> {
-        let typedef = |name| Some(IntKind::Custom { name, is_signed: true });
+        let typedef = |name| {
+            Some(IntKind::Custom {
+                name,
+                is_signed: true,
+            })
+        };
         if name.starts_with("kIOReturn") {
             typedef("IOReturn")
         } else if name.starts_with("kOSKextReturn") {

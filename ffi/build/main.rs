@@ -16,21 +16,24 @@ fn main() {
     println!("cargo:rerun-if-changed=include");
     println!("cargo:rerun-if-changed=build");
 
-    let kernel_headers = find_kernel_headers();
-    let (header, include_dir) = match &kernel_headers {
+    let clang_target = bindgen_config::clang_target(&target);
+    let target_note = clang_target.map_or(String::new(), |t| format!(" (clang target {t})"));
+    let (header, include_dir) = match find_kernel_headers() {
         Some((dir, source)) => {
-            println!("cargo:warning=macos-kext-sys: headers from {source}: {}", dir.display());
-            (manifest_dir.join("include/kernel.h"), Some(dir.as_path()))
+            println!(
+                "cargo:warning=macos-kext-sys: headers from {source}: {}{target_note}",
+                dir.display()
+            );
+            (manifest_dir.join("include/kernel.h"), Some(dir))
         }
         None => {
-            println!("cargo:warning=macos-kext-sys: no Kernel.framework headers; using include/kpi.h");
+            println!("cargo:warning=macos-kext-sys: no Kernel.framework headers, using include/kpi.h{target_note}");
             (manifest_dir.join("include/kpi.h"), None)
         }
     };
 
     require_libclang();
-    let clang_target = bindgen_config::clang_target(&target);
-    let bindings = bindgen_config::builder(&header, include_dir, clang_target)
+    let bindings = bindgen_config::builder(&header, include_dir.as_deref(), clang_target)
         .clang_macro_fallback_build_dir(&out_dir)
         .generate()
         .unwrap_or_else(|e| panic!("bindgen failed on {} for {target}: {e}", header.display()));
@@ -82,8 +85,15 @@ fn newest_kdk_headers() -> Option<PathBuf> {
 }
 
 fn kdk_version(kdk: &Path) -> Vec<u32> {
-    let name = kdk.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let version = name.trim_start_matches("KDK_").split('_').next().unwrap_or("");
+    let name = kdk
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let version = name
+        .trim_start_matches("KDK_")
+        .split('_')
+        .next()
+        .unwrap_or("");
     version.split('.').map(|n| n.parse().unwrap_or(0)).collect()
 }
 
