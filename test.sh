@@ -14,8 +14,10 @@ cargo test -p rustkext
 step "macos-kext-sys: generated constants against KERNEL-FACTS"
 cargo test -p macos-kext-sys
 step "macos-kext-sys: builds for the x86_64 and arm64e kernel targets"
-kernel_cargo=(cargo) # rustup + rust-src on macOS; Debian's rustc-web with its library source on Linux
-[ "$(uname -s)" = Linux ] && kernel_cargo=(env RUSTC=/usr/bin/rustc /usr/bin/cargo)
+# KERNEL_HEADERS unset: MacKernelSDK, its usual value here, has no arm64 headers (the drift check
+# covers them).
+kernel_cargo=(env -u KERNEL_HEADERS cargo) # macOS: rustup + rust-src
+[ "$(uname -s)" = Linux ] && kernel_cargo=(env -u KERNEL_HEADERS RUSTC=/usr/bin/rustc /usr/bin/cargo)
 for t in x86_64 arm64e; do
     RUSTC_BOOTSTRAP=1 "${kernel_cargo[@]}" build -q -p macos-kext-sys --release \
         --target "targets/$t-apple-macos-kernel.json" -Zbuild-std=core,compiler_builtins -Zjson-target-spec

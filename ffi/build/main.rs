@@ -20,6 +20,7 @@ fn main() {
     let target_note = clang_target.map_or(String::new(), |t| format!(" (clang target {t})"));
     let (header, include_dir) = match find_kernel_headers() {
         Some((dir, source)) => {
+            require_arch_headers(&dir, &target);
             println!(
                 "cargo:warning=macos-kext-sys: headers from {source}: {}{target_note}",
                 dir.display()
@@ -95,6 +96,22 @@ fn kdk_version(kdk: &Path) -> Vec<u32> {
         .next()
         .unwrap_or("");
     version.split('.').map(|n| n.parse().unwrap_or(0)).collect()
+}
+
+/// Kernel.framework headers carry each architecture's machine headers (`mach/i386`, `mach/arm`);
+/// MacKernelSDK, for one, has only x86_64. Say so instead of clang's "architecture not supported".
+fn require_arch_headers(dir: &Path, target: &str) {
+    let machine = if target.starts_with("x86_64") {
+        "mach/i386"
+    } else {
+        "mach/arm"
+    };
+    assert!(
+        dir.join(machine).join("kern_return.h").is_file(),
+        "{} has no {machine} headers for {target}: use the Xcode SDK or a Kernel Debug Kit, or unset \
+         KERNEL_HEADERS to build from include/kpi.h",
+        dir.display()
+    );
 }
 
 /// Fails with the package to install instead of bindgen's generic panic.
