@@ -182,11 +182,14 @@ impl Stats {
         for word in [self.version, self.size] {
             put(&mut out, &mut at, &word.to_ne_bytes());
         }
-        for v in self
-            .events
-            .iter()
-            .chain([self.filter_matched, self.refused_after_close, self.peak_in_flight].iter())
-        {
+        for v in self.events.iter().chain(
+            [
+                self.filter_matched,
+                self.refused_after_close,
+                self.peak_in_flight,
+            ]
+            .iter(),
+        ) {
             put(&mut out, &mut at, &v.to_ne_bytes());
         }
         out

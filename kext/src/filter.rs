@@ -1,0 +1,383 @@
+//! The path-prefix filter: read by every FILEOP callback, written rarely (`SetPathFilter`).
+//!
+//! A sequence lock over atomic words. Readers never block and never write: they read the sequence
+//! number, the length and the prefix words, then read the sequence number again, and use the
+//! result only if it did not change and was even (no write in progress). A reader that finds a
+//! write in progress [`READ_ATTEMPTS`] times in a row gives up and reports "no match" (the event
+//! is still counted by action; only `filter_matched` may miss it), so a writer that is preempted
+//! mid-write can never stall a callback. Writers serialize on a spin lock that no callback takes.
+//!
+//! Orderings (the classic seqlock in the C++/Rust model): the writer bumps the sequence to odd,
+//! `fence(Release)`, stores the data `Relaxed`, then stores the even sequence with `Release`. The
+//! reader loads the sequence with `Acquire`, the data `Relaxed`, `fence(Acquire)`, then the
+//! sequence again. If the reader saw any data of a newer write, its fence synchronizes with that
+//! writer's first fence and the second load sees the odd or newer sequence, so a torn prefix is
+//! never used. All shared data are atomics: there is no data race even when a read is discarded.
+
+use crate::abi::PATH_FILTER_SIZE;
+use crate::sync::{fence, AtomicU32, AtomicU64, Lock, Ordering};
+
+/// Longest prefix: the input struct also holds the terminating NUL.
+pub const MAX_PREFIX_LEN: usize = PATH_FILTER_SIZE - 1;
+/// How often a reader retries while a write is in progress before it reports "no match".
+pub const READ_ATTEMPTS: u32 = 4;
+
+const WORDS: usize = PATH_FILTER_SIZE / 8;
+
+/// What the filter says about an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// No filter is set.
+    NoFilter,
+    /// A path of the event starts with the prefix.
+    Match,
+    /// No path matches (or a writer kept the filter busy; see the module documentation).
+    NoMatch,
+}
+
+/// The prefix a `SetPathFilter` input struct carries: exactly [`PATH_FILTER_SIZE`] bytes, a NUL
+/// among them, valid UTF-8 before the first NUL. `None` for anything else. Empty = clear.
+pub fn prefix_from_input(input: &[u8]) -> Option<&[u8]> {
+    if input.len() != PATH_FILTER_SIZE {
+        return None;
+    }
+    let end = input.iter().position(|&b| b == 0)?;
+    let prefix = input.get(..end)?;
+    core::str::from_utf8(prefix).ok()?;
+    Some(prefix)
+}
+
+/// The filter itself; see the module documentation.
+pub struct PathFilter {
+    /// Even: stable; odd: a write is in progress.
+    seq: AtomicU32,
+    /// Prefix length in bytes, 0 = no filter; never above [`MAX_PREFIX_LEN`].
+    len: AtomicU32,
+    /// Prefix bytes, native byte order within each word, zero after the prefix.
+    words: [AtomicU64; WORDS],
+    writer: Lock<()>,
+}
+
+impl PathFilter {
+    /// An empty filter.
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        #[allow(clippy::declare_interior_mutable_const)] // one fresh copy per word, as intended
+        const ZERO: AtomicU64 = AtomicU64::new(0);
+        PathFilter {
+            seq: AtomicU32::new(0),
+            len: AtomicU32::new(0),
+            words: [ZERO; WORDS],
+            writer: Lock::new(()),
+        }
+    }
+
+    /// An empty filter.
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        PathFilter {
+            seq: AtomicU32::new(0),
+            len: AtomicU32::new(0),
+            words: core::array::from_fn(|_| AtomicU64::new(0)),
+            writer: Lock::new(()),
+        }
+    }
+
+    /// Sets the prefix; an empty one clears the filter. `false` (and nothing changed) if it is
+    /// longer than [`MAX_PREFIX_LEN`] or contains a NUL.
+    pub fn set(&self, prefix: &[u8]) -> bool {
+        if prefix.len() > MAX_PREFIX_LEN || prefix.contains(&0) {
+            return false;
+        }
+        self.writer.with(|_| {
+            let seq = self.seq.load(Ordering::Relaxed);
+            self.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
+            fence(Ordering::Release);
+            let mut rest = prefix;
+            for word in self.words.iter() {
+                let mut bytes = [0u8; 8];
+                let take = rest.len().min(8);
+                for (dst, src) in bytes.iter_mut().zip(rest.iter()) {
+                    *dst = *src;
+                }
+                rest = rest.get(take..).unwrap_or(&[]);
+                word.store(u64::from_ne_bytes(bytes), Ordering::Relaxed);
+            }
+            self.len.store(prefix.len() as u32, Ordering::Relaxed);
+            self.seq.store(seq.wrapping_add(2), Ordering::Release);
+        });
+        true
+    }
+
+    /// Clears the filter.
+    pub fn clear(&self) {
+        self.set(&[]);
+    }
+
+    /// Copies the current prefix into `out` and returns its length (0 = no filter), or `None` if
+    /// a writer kept it busy. Never blocks.
+    pub fn read(&self, out: &mut [u8; PATH_FILTER_SIZE]) -> Option<usize> {
+        self.read_consistent(|len, words| {
+            for (chunk, word) in out.chunks_mut(8).zip(words.iter()) {
+                for (dst, src) in chunk
+                    .iter_mut()
+                    .zip(word.load(Ordering::Relaxed).to_ne_bytes())
+                {
+                    *dst = src;
+                }
+            }
+            len
+        })
+    }
+
+    /// The verdict for an event with up to two paths (null = no path).
+    ///
+    /// # Safety
+    /// Every non-null pointer in `paths` points to a NUL-terminated string that stays readable
+    /// and unchanged for the duration of the call. Only bytes up to the first mismatch with the
+    /// prefix (at most the prefix length, never past the NUL) are read.
+    #[inline]
+    pub unsafe fn check(&self, paths: [*const u8; 2]) -> Verdict {
+        self.read_consistent(|len, words| {
+            if len == 0 {
+                return Verdict::NoFilter;
+            }
+            // SAFETY: the caller's contract for `paths`, forwarded.
+            let matched = paths.iter().any(|&p| unsafe { starts_with(p, len, words) });
+            if matched {
+                Verdict::Match
+            } else {
+                Verdict::NoMatch
+            }
+        })
+        .unwrap_or(Verdict::NoMatch)
+    }
+
+    /// Runs `read` (length, words) inside the seqlock read protocol; `None` after
+    /// [`READ_ATTEMPTS`] attempts that all overlapped a write.
+    #[inline]
+    fn read_consistent<R>(
+        &self,
+        mut read: impl FnMut(usize, &[AtomicU64; WORDS]) -> R,
+    ) -> Option<R> {
+        for _ in 0..READ_ATTEMPTS {
+            let before = self.seq.load(Ordering::Acquire);
+            if before & 1 == 0 {
+                let len = (self.len.load(Ordering::Relaxed) as usize).min(MAX_PREFIX_LEN);
+                let result = read(len, &self.words);
+                fence(Ordering::Acquire);
+                if self.seq.load(Ordering::Relaxed) == before {
+                    return Some(result);
+                }
+            }
+            core::hint::spin_loop();
+        }
+        None
+    }
+}
+
+#[cfg(not(loom))]
+impl Default for PathFilter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Whether the C string at `path` starts with the `len` prefix bytes held in `words`.
+///
+/// # Safety
+/// `path` is null or points to a NUL-terminated string readable for the call.
+#[inline]
+unsafe fn starts_with(path: *const u8, len: usize, words: &[AtomicU64; WORDS]) -> bool {
+    if path.is_null() {
+        return false;
+    }
+    let mut at = path;
+    let mut left = len;
+    for word in words.iter() {
+        if left == 0 {
+            break;
+        }
+        for expected in word
+            .load(Ordering::Relaxed)
+            .to_ne_bytes()
+            .into_iter()
+            .take(left)
+        {
+            // SAFETY: `at` is inside the string: it starts at the first byte, and it only moves on
+            // past a byte that was not the NUL (below), so the terminator is never behind it.
+            let actual = unsafe { at.read() };
+            if actual != expected || actual == 0 {
+                return false;
+            }
+            // SAFETY: `actual` was not the NUL, so the next byte is still part of the string.
+            at = unsafe { at.add(1) };
+        }
+        left = left.saturating_sub(8);
+    }
+    true
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::ffi::CString;
+    use std::vec::Vec;
+
+    fn input(prefix: &[u8]) -> Vec<u8> {
+        let mut bytes = std::vec![0u8; PATH_FILTER_SIZE];
+        bytes[..prefix.len()].copy_from_slice(prefix);
+        bytes
+    }
+
+    fn check(filter: &PathFilter, paths: &[&str]) -> Verdict {
+        let owned: Vec<CString> = paths.iter().map(|p| CString::new(*p).unwrap()).collect();
+        let mut ptrs = [core::ptr::null::<u8>(); 2];
+        for (slot, s) in ptrs.iter_mut().zip(owned.iter()) {
+            *slot = s.as_ptr().cast();
+        }
+        // SAFETY: the CStrings outlive the call.
+        unsafe { filter.check(ptrs) }
+    }
+
+    #[test]
+    fn input_must_be_exactly_the_struct_size() {
+        assert_eq!(
+            prefix_from_input(&input(b"/a")[..PATH_FILTER_SIZE - 1]),
+            None
+        );
+        let mut longer = input(b"/a");
+        longer.push(0);
+        assert_eq!(prefix_from_input(&longer), None);
+        assert_eq!(prefix_from_input(&input(b"/a")), Some(&b"/a"[..]));
+    }
+
+    #[test]
+    fn input_needs_a_nul_inside_the_struct() {
+        assert_eq!(prefix_from_input(&[b'a'; PATH_FILTER_SIZE]), None);
+        let mut last = [b'a'; PATH_FILTER_SIZE];
+        last[PATH_FILTER_SIZE - 1] = 0;
+        assert_eq!(
+            prefix_from_input(&last).map(<[u8]>::len),
+            Some(MAX_PREFIX_LEN)
+        );
+    }
+
+    #[test]
+    fn input_before_the_nul_must_be_utf8_and_after_it_anything_goes() {
+        assert_eq!(prefix_from_input(&input(b"/tmp/\xff")), None);
+        assert_eq!(
+            prefix_from_input(&input("/Users/zoë".as_bytes())),
+            Some("/Users/zoë".as_bytes())
+        );
+        let mut padded = input(b"/x");
+        padded[10] = 0xff;
+        assert_eq!(prefix_from_input(&padded), Some(&b"/x"[..]));
+        assert_eq!(prefix_from_input(&input(b"")), Some(&b""[..]));
+    }
+
+    #[test]
+    fn no_filter_until_set_and_after_clear() {
+        let filter = PathFilter::new();
+        assert_eq!(check(&filter, &["/a"]), Verdict::NoFilter);
+        assert!(filter.set(b"/a"));
+        assert_eq!(check(&filter, &["/a"]), Verdict::Match);
+        filter.clear();
+        assert_eq!(check(&filter, &["/a"]), Verdict::NoFilter);
+    }
+
+    #[test]
+    fn byte_prefix_match_of_either_path() {
+        let filter = PathFilter::new();
+        assert!(filter.set(b"/Users/alice/"));
+        assert_eq!(check(&filter, &["/Users/alice/notes.txt"]), Verdict::Match);
+        assert_eq!(check(&filter, &["/Users/alice/"]), Verdict::Match);
+        assert_eq!(
+            check(&filter, &["/Users/alice"]),
+            Verdict::NoMatch,
+            "shorter path"
+        );
+        assert_eq!(check(&filter, &["/Users/alicia/x"]), Verdict::NoMatch);
+        assert_eq!(
+            check(&filter, &["/tmp/x", "/Users/alice/y"]),
+            Verdict::Match,
+            "second path"
+        );
+        assert_eq!(
+            check(&filter, &[]),
+            Verdict::NoMatch,
+            "null paths never match"
+        );
+        assert_eq!(check(&filter, &[""]), Verdict::NoMatch);
+    }
+
+    #[test]
+    fn prefixes_crossing_word_boundaries_and_the_maximum_length() {
+        let filter = PathFilter::new();
+        for len in [1usize, 7, 8, 9, 15, 16, 17, 200, MAX_PREFIX_LEN] {
+            let prefix: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(filter.set(&prefix));
+            let mut path = prefix.clone();
+            path.extend_from_slice(b"/tail");
+            let path = std::string::String::from_utf8(path).unwrap();
+            assert_eq!(check(&filter, &[&path]), Verdict::Match, "len {len}");
+            let mut wrong = prefix.clone();
+            *wrong.last_mut().unwrap() = b'#';
+            let wrong = std::string::String::from_utf8(wrong).unwrap();
+            assert_eq!(check(&filter, &[&wrong]), Verdict::NoMatch, "len {len}");
+            let mut out = [0u8; PATH_FILTER_SIZE];
+            assert_eq!(filter.read(&mut out), Some(len));
+            assert_eq!(&out[..len], &prefix[..]);
+            assert!(
+                out[len..].iter().all(|&b| b == 0),
+                "shorter prefix leaves no stale bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn too_long_or_nul_prefixes_change_nothing() {
+        let filter = PathFilter::new();
+        assert!(filter.set(b"/keep"));
+        assert!(!filter.set(&[b'a'; MAX_PREFIX_LEN + 1]));
+        assert!(!filter.set(b"/a\0b"));
+        let mut out = [0u8; PATH_FILTER_SIZE];
+        assert_eq!(filter.read(&mut out), Some(5));
+        assert_eq!(&out[..5], b"/keep");
+    }
+
+    #[test]
+    fn readers_never_see_a_torn_prefix() {
+        // Two prefixes of different lengths and bytes; a reader must always see one of them.
+        let a: Vec<u8> = std::vec![b'a'; 700];
+        let b: Vec<u8> = std::vec![b'b'; 300];
+        let filter = std::sync::Arc::new(PathFilter::new());
+        assert!(filter.set(&a));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (filter, stop, a, b) = (filter.clone(), stop.clone(), a.clone(), b.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    assert!(filter.set(&b));
+                    assert!(filter.set(&a));
+                }
+            })
+        };
+        let mut consistent = 0u32;
+        let mut out = [0u8; PATH_FILTER_SIZE];
+        for _ in 0..200_000 {
+            if let Some(len) = filter.read(&mut out) {
+                let seen = &out[..len];
+                assert!(
+                    seen == &a[..] || seen == &b[..],
+                    "torn read of length {len}"
+                );
+                assert!(out[len..].iter().all(|&x| x == 0));
+                consistent += 1;
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        writer.join().unwrap();
+        assert!(consistent > 0);
+    }
+}
