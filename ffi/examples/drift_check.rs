@@ -70,10 +70,14 @@ fn items(
     include_dir: Option<&Path>,
     target: &str,
 ) -> Result<BTreeMap<String, String>, String> {
-    let out_dir = std::env::temp_dir();
-    let code = bindgen_config::builder(header, include_dir, Some(target))
-        .clang_macro_fallback_build_dir(&out_dir)
-        .generate()
+    // bindgen evaluates macros by compiling a file in this directory: one per process.
+    let scratch = std::env::temp_dir().join(format!("macos-kext-sys-drift-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    let generated = bindgen_config::builder(header, include_dir, Some(target))
+        .clang_macro_fallback_build_dir(&scratch)
+        .generate();
+    let _ = std::fs::remove_dir_all(&scratch);
+    let code = generated
         .map_err(|e| format!("{} for {target}: {e}", header.display()))?
         .to_string();
     let file = syn::parse_file(&code)
