@@ -1,12 +1,13 @@
 //! The `imports` check: every symbol the kext leaves undefined must be exported by a bundle its
-//! Info.plist declares in OSBundleLibraries, and every declared bundle must be used.
+//! Info.plist declares in OSBundleLibraries; in the linked kext every declared bundle must be used
+//! and no core::panicking/core::fmt code may remain.
 
 use std::collections::BTreeSet;
 
 use crate::allowed::LIBKMOD_SYMBOLS;
 use crate::exports::ExportLists;
 use crate::macho::Member;
-use crate::Finding;
+use crate::{demangle, is_panic_or_fmt, Finding};
 
 pub struct ImportsReport {
     pub findings: Vec<Finding>,
@@ -45,6 +46,23 @@ pub fn check_imports(members: &[Member], declared: &[String], exports: &ExportLi
         resolved.push((symbol.to_string(), from));
     }
     if linked {
+        // The link keeps every global symbol (a kext exports them all), so any core::panicking
+        // or core::fmt code in the image is there for good.
+        for member in members {
+            let symbols: Vec<String> = member
+                .symbols
+                .iter()
+                .filter(|s| s.defined && is_panic_or_fmt(&s.name))
+                .map(|s| demangle(&s.name))
+                .collect();
+            if !symbols.is_empty() {
+                findings.push(Finding::PanicOrFmt {
+                    member: member.name.clone(),
+                    symbols,
+                    pulled_by: "the linked kext".into(),
+                });
+            }
+        }
         for bundle in declared {
             if exports.bundles.contains_key(bundle) && !used.contains(bundle) {
                 findings.push(Finding::UnusedLibrary { bundle: bundle.clone() });

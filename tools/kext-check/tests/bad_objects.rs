@@ -1,0 +1,211 @@
+//! The object and import checks reject what they must, with the right reason, and accept clean
+//! objects. Objects are built by clang-19 here, so each test shows the check on real Mach-O.
+
+mod support;
+
+use std::process::Command;
+
+use kext_check::exports;
+use kext_check::imports::check_imports;
+use kext_check::objects::check_objects;
+use kext_check::{Arch, Finding};
+use support::*;
+
+const CLEAN: &str = "void rk_shim_log(const char *, unsigned long long);\n\
+                     void *memcpy(void *, const void *, unsigned long);\n\
+                     int add(int a, int b) { return a + b; }\n\
+                     void say(char *d, const char *s) { memcpy(d, s, 64); rk_shim_log(d, 1); }\n";
+
+#[test]
+fn clean_objects_pass_on_both_architectures() {
+    let dir = scratch_dir("clean");
+    for (arch, target) in [(Arch::X86_64, X86), (Arch::Arm64e, ARM64E)] {
+        let obj = compile(&dir, &format!("clean-{arch}"), target, CLEAN);
+        let report = check_objects(&read(&obj, arch), arch);
+        assert_eq!(report.findings, vec![], "{arch}");
+    }
+}
+
+#[test]
+fn sse_is_rejected() {
+    let dir = scratch_dir("sse");
+    let obj = compile(&dir, "sse", X86, "double scale(double a, double b) { return a * b + 1.0; }\n");
+    let findings = check_objects(&read(&obj, Arch::X86_64), Arch::X86_64).findings;
+    assert!(
+        matches!(&findings[..], [Finding::FloatUse { symbol, what, .. }] if symbol == "_scale" && what.contains("XMM")),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn x87_is_rejected() {
+    let dir = scratch_dir("x87");
+    let obj = compile(&dir, "x87", X86, "long double twice(long double a) { return a * 2; }\n");
+    let findings = check_objects(&read(&obj, Arch::X86_64), Arch::X86_64).findings;
+    assert!(
+        matches!(&findings[..], [Finding::FloatUse { what, .. }] if what.contains("ST") || what.contains("FPU")),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn arm64e_fp_simd_is_rejected() {
+    let dir = scratch_dir("arm-fp");
+    let obj = compile(&dir, "fp", ARM64E, "double scale(double a, double b) { return a * b + 1.0; }\n");
+    let findings = check_objects(&read(&obj, Arch::Arm64e), Arch::Arm64e).findings;
+    assert!(
+        matches!(&findings[..], [Finding::FloatUse { symbol, what, .. }] if symbol == "_scale" && what.contains("floating-point")),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn undeclared_import_is_rejected() {
+    let dir = scratch_dir("undeclared");
+    let obj = compile(&dir, "undeclared", X86, "void kernel_secret(void);\nvoid f(void) { kernel_secret(); }\n");
+    let findings = check_objects(&read(&obj, Arch::X86_64), Arch::X86_64).findings;
+    assert!(
+        matches!(&findings[..], [Finding::UndefinedNotAllowed { symbol, .. }] if symbol == "_kernel_secret"),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn wrong_cpu_is_rejected() {
+    let dir = scratch_dir("cpu");
+    let x86 = compile(&dir, "x86", X86, CLEAN);
+    let findings = check_objects(&read(&x86, Arch::Arm64e), Arch::Arm64e).findings;
+    assert!(findings.iter().any(|f| matches!(f, Finding::WrongCpu { cpu_type: 0x0100_0007, .. })), "{findings:?}");
+
+    // Plain arm64 (no pointer authentication ABI) is not arm64e.
+    let arm64 = compile(&dir, "arm64", "arm64-apple-macos11", CLEAN);
+    let findings = check_objects(&read(&arm64, Arch::Arm64e), Arch::Arm64e).findings;
+    assert!(
+        matches!(&findings[..], [Finding::WrongCpu { cpu_type: 0x0100_000c, cpu_subtype: 0, .. }]),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn wrong_deployment_target_is_rejected() {
+    let dir = scratch_dir("minos");
+    let obj = compile(&dir, "old", "x86_64-apple-macos10.13", CLEAN);
+    let findings = check_objects(&read(&obj, Arch::X86_64), Arch::X86_64).findings;
+    assert!(
+        matches!(&findings[..], [Finding::WrongMinOs { found: Some(0x000a_0d00), expected: 0x000a_0f00, .. }]),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn panic_symbol_is_rejected() {
+    let dir = scratch_dir("panic");
+    let src = "void core_panic(void) __asm__(\"__RNvNtCs1a2b3c_4core9panicking5panic\");\n\
+               void f(int x) { if (x) core_panic(); }\n";
+    let obj = compile(&dir, "panic", X86, src);
+    let findings = check_objects(&read(&obj, Arch::X86_64), Arch::X86_64).findings;
+    assert!(
+        findings.iter().any(|f| matches!(f, Finding::PanicOrFmt { symbols, .. } if symbols == &["core::panicking::panic"])),
+        "{findings:?}"
+    );
+}
+
+/// A std object (here a fake `core`) is judged only if the project's objects pull it in, and then
+/// all of it counts, as in the real link.
+#[test]
+fn std_object_counts_only_when_linked() {
+    let dir = scratch_dir("std");
+    let core = compile(
+        &dir,
+        "core",
+        X86,
+        "int helper(int x) { return x + 1; }\n\
+         void fmt_it(void) __asm__(\"__RNvNtCs1a2b3c_4core3fmt5write\");\n\
+         void fmt_it(void) {}\n",
+    );
+    let uses = compile(&dir, "uses", X86, "int helper(int);\nint g(int x) { return helper(x); }\n");
+    let alone = compile(&dir, "alone", X86, CLEAN);
+
+    let lib = archive(&dir, "libpulls.a", &[("mine-1.mine.0.o", &uses), ("core-9f.core.0.o", &core)]);
+    let findings = check_objects(&read(&lib, Arch::X86_64), Arch::X86_64).findings;
+    assert!(
+        matches!(&findings[..], [Finding::PanicOrFmt { symbols, pulled_by, .. }]
+            if symbols == &["core::fmt::write"] && pulled_by.contains("helper")),
+        "{findings:?}"
+    );
+
+    let lib = archive(&dir, "libalone.a", &[("mine-1.mine.0.o", &alone), ("core-9f.core.0.o", &core)]);
+    assert_eq!(check_objects(&read(&lib, Arch::X86_64), Arch::X86_64).findings, vec![]);
+}
+
+/// A minimal xnu `config/` with one KPI bundle, as the real one is laid out.
+fn fake_xnu_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let config = dir.join("config");
+    let kext = config.join("System.kext/PlugIns/Mach.kext");
+    std::fs::create_dir_all(&kext).unwrap();
+    std::fs::write(
+        kext.join("Info.plist"),
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>\
+         <key>CFBundleIdentifier</key><string>com.apple.kpi.mach</string>\
+         <key>CFBundleExecutable</key><string>Mach</string></dict></plist>\n",
+    )
+    .unwrap();
+    std::fs::write(config.join("Mach.exports"), "_mach_absolute_time\n_aliased:_kernel_internal\n").unwrap();
+    std::fs::write(config.join("Mach.x86_64.exports"), "_x86_only\n").unwrap();
+    std::fs::write(config.join("Mach.arm64.exports"), "_arm_only\n").unwrap();
+    config
+}
+
+#[test]
+fn imports_must_be_exported_by_a_declared_kpi() {
+    let dir = scratch_dir("imports");
+    let config = fake_xnu_config(&dir);
+    let lists = exports::load(&config, Arch::X86_64).unwrap();
+    let mach = vec!["com.apple.kpi.mach".to_string()];
+    let good = compile(
+        &dir,
+        "good",
+        X86,
+        "unsigned long long mach_absolute_time(void); void aliased(void); void x86_only(void);\n\
+         void _start(void); void f(void) { mach_absolute_time(); aliased(); x86_only(); _start(); }\n",
+    );
+    let report = check_imports(&read(&good, Arch::X86_64), &mach, &lists, true);
+    assert_eq!(report.findings, vec![]);
+
+    let bad = compile(&dir, "bad", X86, "void arm_only(void); void kernel_internal(void);\n\
+                                        void f(void) { arm_only(); kernel_internal(); }\n");
+    let report = check_imports(&read(&bad, Arch::X86_64), &mach, &lists, true);
+    let missing: Vec<&str> = report
+        .findings
+        .iter()
+        .filter_map(|f| match f {
+            Finding::NotExported { symbol, .. } => Some(symbol.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(missing, ["_arm_only", "_kernel_internal"]);
+    // The only declared bundle exports none of these imports: declared but unused.
+    assert!(report.findings.contains(&Finding::UnusedLibrary { bundle: "com.apple.kpi.mach".into() }));
+
+    // Declaring a bundle the export lists do not know is an error, not a pass.
+    let report = check_imports(&read(&good, Arch::X86_64), &["com.apple.kpi.nope".to_string()], &lists, false);
+    assert!(report.findings.contains(&Finding::UnknownLibrary { bundle: "com.apple.kpi.nope".into() }));
+}
+
+#[test]
+fn command_line_fails_with_the_reason() {
+    let dir = scratch_dir("cli");
+    let obj = compile(&dir, "sse", X86, "double scale(double a, double b) { return a * b; }\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_kext-check"))
+        .args(["objects", "--arch", "x86_64"])
+        .arg(&obj)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("floating-point/vector use in _scale"), "{stderr}");
+
+    let clean = compile(&dir, "clean", X86, CLEAN);
+    let out = Command::new(env!("CARGO_BIN_EXE_kext-check")).args(["objects", "--arch", "x86_64"]).arg(&clean).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
