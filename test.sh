@@ -28,6 +28,8 @@ if [ -n "${KERNEL_HEADERS:-}" ]; then
 fi
 
 # ---- kernel build checks (build.sh, tools/kext-check, Info.plist) ----
+step "kext-check: bad objects rejected (SSE, x87, arm64e FP/SIMD, undeclared import, wrong cpu, panics), Info.plist rules"
+cargo test -p kext-check
 
 # ---- xnu-sim: scenarios, then under AddressSanitizer ----
 
