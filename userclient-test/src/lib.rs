@@ -1,0 +1,54 @@
+//! userclient-test: the RustKext user-client harness. The same scenarios run on the real kernel
+//! through IOKit.framework (`iokit`, macOS) and on the simulator (`sim`, everywhere).
+
+pub mod backend;
+pub mod client;
+pub mod codes;
+pub mod fileops;
+#[cfg(target_os = "macos")]
+pub mod iokit;
+pub mod kextctl;
+pub mod report;
+pub mod scenarios;
+#[cfg(feature = "sim")]
+pub mod sim;
+
+use backend::Backend;
+
+/// The backends, by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// The real kernel through IOKit.framework (macOS only).
+    Iokit,
+    /// xnu-sim: the shim and the Rust core on the simulated kernel, in this process.
+    Sim,
+}
+
+impl BackendKind {
+    /// `iokit` on macOS, `sim` elsewhere.
+    pub fn native() -> BackendKind {
+        if cfg!(target_os = "macos") {
+            BackendKind::Iokit
+        } else {
+            BackendKind::Sim
+        }
+    }
+}
+
+/// A kernel to talk to: the running one (`iokit`) or a freshly booted simulator with the kext
+/// loaded (`sim`).
+pub fn connect(kind: BackendKind, bundle_id: &str) -> Result<Box<dyn Backend>, String> {
+    match kind {
+        #[cfg(target_os = "macos")]
+        BackendKind::Iokit => Ok(Box::new(iokit::IoKitBackend::new(bundle_id))),
+        #[cfg(not(target_os = "macos"))]
+        BackendKind::Iokit => {
+            let _ = bundle_id;
+            Err("the iokit backend needs macOS; use --backend sim".into())
+        }
+        #[cfg(feature = "sim")]
+        BackendKind::Sim => Ok(Box::new(sim::SimBackend::boot()?)),
+        #[cfg(not(feature = "sim"))]
+        BackendKind::Sim => Err("built without the `sim` feature".into()),
+    }
+}

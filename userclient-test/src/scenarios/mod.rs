@@ -1,0 +1,183 @@
+//! The scenarios, shared by both backends. Each one returns why it passed, or a [`Stop`] with why
+//! it failed (or could not run); the codes the kernel answered are collected on the way.
+
+mod bad_input;
+mod crash;
+mod file_activity;
+mod lifecycle;
+mod privilege;
+mod stress;
+mod unload;
+
+use crate::backend::{Backend, User};
+use crate::client::{Client, Refused, Seen};
+use crate::report::{CodeCount, Outcome, Verdict};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Knobs of a run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Stress: clients, each on its own thread.
+    pub clients: u32,
+    /// Stress: calls per client.
+    pub calls: u32,
+    /// Autounload: how long to wait for the kext to go away after the last close.
+    pub unload_bound: Duration,
+    /// Crash cleanup: how long to wait for the client count to drop after the kill.
+    pub cleanup_bound: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            clients: 8,
+            calls: 10_000,
+            unload_bound: Duration::from_secs(120),
+            cleanup_bound: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why a scenario stopped early.
+#[derive(Debug)]
+pub enum Stop {
+    Fail(String),
+    Skip(String),
+}
+
+impl From<Refused> for Stop {
+    fn from(r: Refused) -> Stop {
+        Stop::Fail(r.to_string())
+    }
+}
+
+/// A scenario's result: why it passed, or why it stopped.
+pub type Step<T = String> = Result<T, Stop>;
+
+/// Fails the scenario with a message unless the condition holds.
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err($crate::scenarios::Stop::Fail(format!($($msg)+)));
+        }
+    };
+}
+pub(crate) use ensure;
+
+/// What a scenario runs with.
+pub struct Ctx<'a> {
+    pub backend: &'a dyn Backend,
+    pub opts: &'a Options,
+    pub seen: Seen,
+    metrics: Mutex<BTreeMap<&'static str, f64>>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(backend: &'a dyn Backend, opts: &'a Options) -> Self {
+        Ctx {
+            backend,
+            opts,
+            seen: Seen::default(),
+            metrics: Mutex::default(),
+        }
+    }
+
+    /// A connection as the current user.
+    pub fn open(&self) -> Result<Client<'_>, Refused> {
+        Client::open(self.backend, &self.seen, User::Current)
+    }
+
+    pub fn open_as(&self, user: User) -> Result<Client<'_>, Refused> {
+        Client::open(self.backend, &self.seen, user)
+    }
+
+    /// Records a measured number for the report.
+    pub fn metric(&self, name: &'static str, value: f64) {
+        self.metrics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name, value);
+    }
+
+    /// Skips the scenario unless the current user is an administrator.
+    pub fn require_admin(&self) -> Step<()> {
+        if self.backend.is_admin() {
+            Ok(())
+        } else {
+            Err(Stop::Skip(
+                "needs an administrator (run it with sudo)".into(),
+            ))
+        }
+    }
+}
+
+/// Polls `probe` every `every` until it returns `Some`, at most `bound`.
+pub fn poll<T>(
+    bound: Duration,
+    every: Duration,
+    mut probe: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = probe() {
+            return Some(v);
+        }
+        if start.elapsed() >= bound {
+            return None;
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// A named scenario.
+pub struct Scenario {
+    pub name: &'static str,
+    pub about: &'static str,
+    run: fn(&Ctx<'_>) -> Step,
+}
+
+/// Every scenario, in the order `all` runs them: autounload last, since it unloads the kext.
+pub const ALL: &[Scenario] = &[
+    Scenario { name: "open-close", about: "open, call, close; wrong connection type refused", run: lifecycle::open_close },
+    Scenario { name: "many-clients", about: "fill the client table; the next open is refused with kIOReturnNoResources", run: lifecycle::many_clients },
+    Scenario { name: "bad-input", about: "every wrong selector, count and size is refused with kIOReturnBadArgument and changes nothing", run: bad_input::run },
+    Scenario { name: "privilege", about: "administrator selectors refused to a non-administrator with kIOReturnNotPrivileged", run: privilege::run },
+    Scenario { name: "file-activity", about: "file operations in a temp directory show in Stats; the path filter counts only its prefix", run: file_activity::run },
+    Scenario { name: "stress", about: "N clients x M calls across threads; calls/s and p50/p99 latency", run: stress::run },
+    Scenario { name: "crash-cleanup", about: "a process holding a client is killed; the client count drops", run: crash::run },
+    Scenario { name: "unload-refused", about: "unload while clients are open is refused (0xe00002c7); the driver keeps serving", run: unload::refused },
+    Scenario { name: "autounload", about: "after a refused unload, the last close lets the kext unload by itself", run: unload::autounload },
+];
+
+/// The scenario called `name`.
+pub fn find(name: &str) -> Option<&'static Scenario> {
+    ALL.iter().find(|s| s.name == name)
+}
+
+/// Runs one scenario.
+pub fn run(backend: &dyn Backend, opts: &Options, scenario: &Scenario) -> Outcome {
+    let ctx = Ctx::new(backend, opts);
+    let start = Instant::now();
+    let result = (scenario.run)(&ctx);
+    let seconds = start.elapsed().as_secs_f64();
+    let (result, reason) = match result {
+        Ok(why) => (Verdict::Pass, why),
+        Err(Stop::Fail(why)) => (Verdict::Fail, why),
+        Err(Stop::Skip(why)) => (Verdict::Skip, why),
+    };
+    Outcome {
+        name: scenario.name,
+        result,
+        reason,
+        codes: ctx
+            .seen
+            .counts()
+            .into_iter()
+            .map(|(code, count)| CodeCount { code, count })
+            .collect(),
+        metrics: ctx.metrics.into_inner().unwrap_or_else(|e| e.into_inner()),
+        seconds,
+    }
+}

@@ -1,0 +1,114 @@
+//! Unload while clients are open (refused, driver keeps serving), and the automatic unload after
+//! the last close that follows a refused unload.
+
+use super::{ensure, Ctx, Step, Stop};
+use crate::backend::UnloadAnswer;
+use crate::codes::{kIOReturnNotPermitted, kIOReturnUnsupported, Code};
+
+fn describe(answer: &UnloadAnswer) -> String {
+    match answer.code {
+        Some(code) => Code(code).to_string(),
+        None => "no code".into(),
+    }
+}
+
+/// Asks for an unload that must be refused with kIOReturnUnsupported, the kext staying loaded.
+fn refused_unload(ctx: &Ctx<'_>) -> Step<UnloadAnswer> {
+    let answer = ctx.backend.request_unload().map_err(Stop::Fail)?;
+    if let Some(code) = answer.code {
+        ctx.seen.note(code);
+    }
+    ensure!(
+        !answer.unloaded,
+        "the kext unloaded with clients open ({}) {}",
+        describe(&answer),
+        answer.text.trim()
+    );
+    ensure!(
+        answer.code == Some(kIOReturnUnsupported),
+        "unload refused with {}, expected {}: {}",
+        describe(&answer),
+        Code(kIOReturnUnsupported),
+        answer.text.trim()
+    );
+    ensure!(
+        ctx.backend.is_loaded().map_err(Stop::Fail)?,
+        "the kext is no longer loaded after a refused unload"
+    );
+    Ok(answer)
+}
+
+pub fn refused(ctx: &Ctx<'_>) -> Step {
+    ctx.require_admin()?;
+    let first = ctx.open()?;
+    let second = ctx.open()?;
+    refused_unload(ctx)?;
+
+    ensure!(
+        first.ping(99)? == 100,
+        "Ping after the refused unload answered wrongly"
+    );
+    let info = second.client_info()?;
+    ensure!(
+        info.unload_pending,
+        "GetClientInfo does not report the pending unload"
+    );
+    match ctx.open() {
+        Ok(_) => {
+            return Err(Stop::Fail(
+                "a new client was admitted while the unload is pending".into(),
+            ))
+        }
+        Err(r) => ensure!(
+            r.code == kIOReturnNotPermitted,
+            "open while unload pending: {r}, expected {}",
+            Code(kIOReturnNotPermitted)
+        ),
+    }
+
+    first.cancel_unload()?;
+    ensure!(
+        !second.client_info()?.unload_pending,
+        "CancelUnload left the unload pending"
+    );
+    let third = ctx.open()?;
+    ensure!(
+        third.ping(1)? == 2,
+        "a client opened after CancelUnload does not serve"
+    );
+    Ok(format!(
+        "unload refused with {} while {} clients were open; kext still loaded and serving; new opens refused with kIOReturnNotPermitted until CancelUnload",
+        Code(kIOReturnUnsupported),
+        info.open_clients
+    ))
+}
+
+pub fn autounload(ctx: &Ctx<'_>) -> Step {
+    ctx.require_admin()?;
+    let last = ctx.open()?;
+    let others = last.client_info()?.open_clients.saturating_sub(1);
+    ensure!(
+        others == 0,
+        "{others} other clients are open; close them (hold-open, other tools) first"
+    );
+    refused_unload(ctx)?;
+    ensure!(
+        last.client_info()?.unload_pending,
+        "GetClientInfo does not report the pending unload"
+    );
+
+    let closed = last.close();
+    let bound = ctx.opts.unload_bound;
+    let took = ctx.backend.wait_unloaded(bound).map_err(|why| {
+        Stop::Fail(format!(
+            "last client closed ({}), but the kext did not unload within {bound:?}: {why}",
+            Code(closed)
+        ))
+    })?;
+    Ok(format!(
+        "unload refused with {} while 1 client was open; after the last close the kext unloaded by itself in {:.0} s{}",
+        Code(kIOReturnUnsupported),
+        took.as_secs_f64(),
+        if ctx.backend.name() == "sim" { " (simulated time)" } else { "" }
+    ))
+}

@@ -1,0 +1,191 @@
+//! The simulator backend: the unmodified shim and core running on xnu-sim, in this process.
+//! The current user is a task with euid 0, the non-administrator a task with euid 501; a holder
+//! is its own task, killed with `kill_task`; time passes only through `advance_clock`.
+
+use crate::backend::{Backend, Call, CallOutput, Connection, Holder, UnloadAnswer, User};
+use crate::codes::IOReturn;
+use crate::fileops::FileOp;
+use rustkext::abi::{CONNECT_TYPE_DEFAULT, SERVICE_CLASS, USER_CLIENT_CLASS};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+use xnu_sim::{Kernel, TaskId};
+
+/// The uid of the simulated non-administrator (the first user account on macOS).
+pub const NON_ADMIN_UID: u32 = 501;
+
+/// How far the simulated clock moves per check while waiting for the autounload.
+const CLOCK_STEP: Duration = Duration::from_secs(1);
+
+pub struct SimBackend {
+    kernel: Kernel,
+    root: TaskId,
+    user: TaskId,
+    conns: Mutex<HashMap<u64, xnu_sim::Connection>>,
+    holders: Mutex<HashMap<u64, TaskId>>,
+    next: AtomicU64,
+}
+
+impl SimBackend {
+    /// Boots a simulated kernel and loads the kext.
+    pub fn boot() -> Result<SimBackend, String> {
+        let kernel = Kernel::boot();
+        kernel.load_kext().map_err(|code| {
+            format!(
+                "the simulated kernel refused to load the kext: {}",
+                crate::codes::Code(code)
+            )
+        })?;
+        let root = kernel.spawn_task(0);
+        let user = kernel.spawn_task(NON_ADMIN_UID);
+        Ok(SimBackend {
+            kernel,
+            root,
+            user,
+            conns: Mutex::default(),
+            holders: Mutex::default(),
+            next: AtomicU64::new(1),
+        })
+    }
+
+    /// The kernel's log lines so far (IOLog and the simulator's own notes).
+    pub fn log_lines(&self) -> Vec<String> {
+        self.kernel.log_lines()
+    }
+
+    fn remember(&self, conn: xnu_sim::Connection) -> Connection {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        lock(&self.conns).insert(id, conn);
+        Connection(id)
+    }
+
+    fn lookup(&self, conn: Connection) -> Option<xnu_sim::Connection> {
+        lock(&self.conns).get(&conn.0).copied()
+    }
+
+    fn gone(&self) -> bool {
+        !self.kernel.kext_loaded()
+            && self.kernel.instance_count(SERVICE_CLASS) == 0
+            && self.kernel.instance_count(USER_CLIENT_CLASS) == 0
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Backend for SimBackend {
+    fn name(&self) -> &'static str {
+        "sim"
+    }
+
+    fn is_admin(&self) -> bool {
+        true
+    }
+
+    fn is_quiet(&self) -> bool {
+        true
+    }
+
+    fn open(&self, user: User, connect_type: u32) -> Result<Connection, IOReturn> {
+        let task = match user {
+            User::Current => self.root,
+            User::NonAdmin => self.user,
+        };
+        let conn = self.kernel.open(task, connect_type)?;
+        Ok(self.remember(conn))
+    }
+
+    fn call(&self, conn: Connection, call: &Call<'_>) -> Result<CallOutput, IOReturn> {
+        let Some(sim) = self.lookup(conn) else {
+            return Err(crate::codes::MACH_SEND_INVALID_DEST);
+        };
+        let out = self.kernel.call(
+            sim,
+            call.selector,
+            call.scalars_in,
+            call.struct_in,
+            call.scalar_out_capacity,
+            call.struct_out_capacity,
+        )?;
+        Ok(CallOutput {
+            scalars: out.scalars,
+            bytes: out.bytes,
+        })
+    }
+
+    fn close(&self, conn: Connection) -> IOReturn {
+        match lock(&self.conns).remove(&conn.0) {
+            Some(sim) => self.kernel.close(sim),
+            None => crate::codes::MACH_SEND_INVALID_DEST,
+        }
+    }
+
+    fn request_unload(&self) -> Result<UnloadAnswer, String> {
+        let code = self.kernel.request_unload();
+        Ok(UnloadAnswer {
+            unloaded: code == crate::codes::kIOReturnSuccess,
+            code: Some(code),
+            text: String::new(),
+        })
+    }
+
+    fn is_loaded(&self) -> Result<bool, String> {
+        Ok(self.kernel.kext_loaded())
+    }
+
+    fn wait_unloaded(&self, bound: Duration) -> Result<Duration, String> {
+        let mut waited = Duration::ZERO;
+        while !self.gone() {
+            if waited >= bound {
+                return Err(format!(
+                    "after {waited:?} (simulated): loaded {}, {} {SERVICE_CLASS}, {} {USER_CLIENT_CLASS}",
+                    self.kernel.kext_loaded(),
+                    self.kernel.instance_count(SERVICE_CLASS),
+                    self.kernel.instance_count(USER_CLIENT_CLASS)
+                ));
+            }
+            self.kernel.advance_clock(CLOCK_STEP);
+            waited += CLOCK_STEP;
+        }
+        Ok(waited)
+    }
+
+    fn spawn_holder(&self) -> Result<Holder, String> {
+        let task = self.kernel.spawn_task(0);
+        // The connection belongs to the task from now on and dies with it.
+        self.kernel
+            .open(task, CONNECT_TYPE_DEFAULT)
+            .map_err(|code| format!("holder's open refused with {}", crate::codes::Code(code)))?;
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        lock(&self.holders).insert(id, task);
+        Ok(Holder(id))
+    }
+
+    fn kill_holder(&self, holder: Holder) -> Result<(), String> {
+        let task = lock(&self.holders)
+            .remove(&holder.0)
+            .ok_or("no such holder")?;
+        self.kernel.kill_task(task);
+        Ok(())
+    }
+
+    fn file_root(&self) -> Result<PathBuf, String> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        Ok(PathBuf::from(format!(
+            "/private/tmp/userclient-test.{}.{n}",
+            std::process::id()
+        )))
+    }
+
+    fn file_ops(&self, ops: &[FileOp]) -> Result<(), String> {
+        for event in ops.iter().flat_map(FileOp::events) {
+            let path = event.path.to_str().ok_or("path is not UTF-8")?;
+            let second = event.second.as_deref().and_then(|p| p.to_str());
+            self.kernel.fileop(event.action, path, second);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,159 @@
+//! The command line, run as a user runs it.
+
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_userclient-test"))
+        .args(args)
+        .output()
+        .expect("run userclient-test")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+const COMMANDS: &[&str] = &[
+    "status",
+    "ping",
+    "version",
+    "stats",
+    "reset",
+    "filter",
+    "hold-open",
+    "unload",
+    "scenario",
+];
+
+#[test]
+fn help_for_every_command() {
+    let top = run(&["--help"]);
+    assert!(top.status.success());
+    let text = stdout(&top);
+    for cmd in COMMANDS {
+        assert!(text.contains(cmd), "--help does not list {cmd}");
+        let o = run(&[cmd, "--help"]);
+        assert!(o.status.success(), "{cmd} --help failed");
+        let help = stdout(&o);
+        assert!(
+            help.contains("Usage: userclient-test") && help.contains("--backend"),
+            "{cmd}: {help}"
+        );
+    }
+    let scenario = stdout(&run(&["scenario", "--help"]));
+    for name in [
+        "all",
+        "open-close",
+        "crash-cleanup",
+        "autounload",
+        "--clients",
+        "--calls",
+    ] {
+        assert!(scenario.contains(name), "scenario --help lacks {name}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(
+        run(&["scenario", "no-such-scenario"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(run(&["--backend", "nope", "status"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["scenario", "stress", "--clients", "65"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn commands_on_the_simulator() {
+    let ping = run(&["--backend", "sim", "ping", "41"]);
+    assert!(ping.status.success());
+    assert_eq!(stdout(&ping), "Ping(41) = 42\n");
+
+    let status = run(&["--backend", "sim", "status"]);
+    assert!(status.status.success(), "{}", stdout(&status));
+    assert!(stdout(&status).contains("loaded"));
+
+    let too_long = "x".repeat(1024);
+    let filter = run(&["--backend", "sim", "filter", &too_long]);
+    assert_eq!(filter.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&filter.stderr).contains("at most 1023"));
+}
+
+#[test]
+fn scenario_all_text_report() {
+    let o = run(&[
+        "--backend",
+        "sim",
+        "scenario",
+        "all",
+        "--clients",
+        "2",
+        "--calls",
+        "100",
+    ]);
+    let text = stdout(&o);
+    assert!(o.status.success(), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.last(), Some(&"9 passed, 0 failed"));
+    assert_eq!(lines.len(), 10, "{text}");
+    assert!(lines[..9].iter().all(|l| l.starts_with("PASS ")), "{text}");
+}
+
+#[test]
+fn json_report_shape() {
+    let o = run(&[
+        "--backend",
+        "sim",
+        "--json",
+        "scenario",
+        "stress",
+        "--clients",
+        "2",
+        "--calls",
+        "50",
+    ]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    assert_eq!(v["backend"], "sim");
+    assert_eq!(v["bundle_id"], "org.rustkext.RustKext");
+    assert_eq!(
+        (
+            v["passed"].as_u64(),
+            v["failed"].as_u64(),
+            v["skipped"].as_u64()
+        ),
+        (Some(1), Some(0), Some(0))
+    );
+    let s = &v["scenarios"][0];
+    assert_eq!(s["name"], "stress");
+    assert_eq!(s["result"], "pass");
+    assert!(s["reason"].as_str().is_some_and(|r| r.contains("calls/s")));
+    assert!(s["seconds"].as_f64().is_some());
+    assert!(s["metrics"]["calls_per_second"]
+        .as_f64()
+        .is_some_and(|x| x > 0.0));
+    assert!(s["metrics"]["p99_us"].as_f64().is_some());
+    let code = &s["codes"][0];
+    assert_eq!(code["code"], "kIOReturnSuccess");
+    assert!(code["count"].as_u64().is_some_and(|n| n >= 100));
+
+    let stats = run(&["--backend", "sim", "--json", "stats"]);
+    let v: serde_json::Value = serde_json::from_slice(&stats.stdout).expect("valid JSON");
+    assert_eq!(v["version"], 1);
+    assert!(v["events"]["open"].is_u64() && v["filter_matched"].is_u64());
+}
+
+#[test]
+fn unload_on_the_simulator_reports_the_answer() {
+    // No client is open in a fresh simulator, so the unload goes through.
+    let o = run(&["--backend", "sim", "--json", "unload"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    assert_eq!(v["unloaded"], true, "{v}");
+    assert_eq!(v["code"], "kIOReturnSuccess");
+    assert!(o.status.success());
+}
