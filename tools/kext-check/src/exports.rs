@@ -53,6 +53,13 @@ impl Exports {
 }
 
 pub fn load(config: &Path, arch: Arch) -> Result<ExportLists, String> {
+    if arch == Arch::Arm64e && !config.join("MASTER.arm64.MacOSX").exists() {
+        return Err(format!(
+            "{}: this xnu has no arm64 macOS configuration (MASTER.arm64.MacOSX); arm64e macOS starts \
+             with xnu-7195 (macOS 11)",
+            config.display()
+        ));
+    }
     let plugins = config.join("System.kext/PlugIns");
     let entries = std::fs::read_dir(&plugins).map_err(|e| {
         format!("{}: {e} (XNU_EXPORTS must be the config/ directory of an xnu source tree)", plugins.display())

@@ -1,10 +1,10 @@
 //! The `imports` check: every symbol the kext leaves undefined must be exported by a bundle its
 //! Info.plist declares in OSBundleLibraries; in the linked kext every declared bundle must be used
-//! and no core::panicking/core::fmt code may remain.
+//! and no core::panicking/core::fmt code or FP/SIMD instruction may remain.
 
 use std::collections::BTreeSet;
 
-use crate::allowed::LIBKMOD_SYMBOLS;
+use crate::allowed::{LIBKMOD_SYMBOLS, SHIM_HELPERS};
 use crate::exports::ExportLists;
 use crate::macho::Member;
 use crate::{demangle, is_panic_or_fmt, Finding};
@@ -34,6 +34,11 @@ pub fn check_imports(members: &[Member], declared: &[String], exports: &ExportLi
             resolved.push((symbol.to_string(), vec!["libkmod.a".to_string()]));
             continue;
         }
+        // Checking the Rust objects alone (the arm64e shim needs Apple clang): the shim defines these.
+        if !linked && SHIM_HELPERS.contains(&symbol) {
+            resolved.push((symbol.to_string(), vec!["shim-cpp".to_string()]));
+            continue;
+        }
         let from: Vec<String> = declared
             .iter()
             .filter(|b| exports.bundles.get(*b).is_some_and(|e| e.exports(symbol)))
@@ -46,6 +51,10 @@ pub fn check_imports(members: &[Member], declared: &[String], exports: &ExportLi
         resolved.push((symbol.to_string(), from));
     }
     if linked {
+        // The shim's code is in the image too: it must be as free of FP/SIMD as Rust's.
+        for member in members {
+            crate::objects::check_float(member, &mut findings);
+        }
         // The link keeps every global symbol (a kext exports them all), so any core::panicking
         // or core::fmt code in the image is there for good.
         for member in members {

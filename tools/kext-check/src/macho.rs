@@ -62,7 +62,8 @@ impl Member {
 /// Reads `path` into its Mach-O images. `arch` picks the slice of a universal file.
 pub fn read_file(path: &str, arch: Arch) -> Result<Vec<Member>, String> {
     let data = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
-    read_bytes(path, &data, arch)
+    let label = std::path::Path::new(path).file_name().and_then(|n| n.to_str()).unwrap_or(path);
+    read_bytes(label, &data, arch)
 }
 
 pub fn read_bytes(name: &str, data: &[u8], arch: Arch) -> Result<Vec<Member>, String> {

@@ -28,7 +28,7 @@ pub fn check_objects(members: &[Member], arch: Arch) -> ObjectsReport {
     let mut findings = Vec::new();
     for member in members {
         check_header(member, arch, &mut findings);
-        check_float(member, arch, &mut findings);
+        check_float(member, &mut findings);
     }
     let linked = resolve(members);
     for (index, why) in &linked {
@@ -74,11 +74,11 @@ fn check_header(member: &Member, arch: Arch, findings: &mut Vec<Finding>) {
 
 /// Decodes the code as the architecture the object claims to be (a wrong cpu type is its own
 /// finding), and reports the first floating-point use per symbol.
-pub fn check_float(member: &Member, arch: Arch, findings: &mut Vec<Finding>) {
+pub fn check_float(member: &Member, findings: &mut Vec<Finding>) {
     let decode_as = match member.cpu_type {
         crate::arch::CPU_TYPE_X86_64 => Arch::X86_64,
         crate::arch::CPU_TYPE_ARM64 => Arch::Arm64e,
-        _ => arch,
+        _ => return, // not decodable; the cpu type check reports it
     };
     for range in code_ranges(member) {
         let hit = match decode_as {

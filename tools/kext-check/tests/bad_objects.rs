@@ -187,9 +187,29 @@ fn imports_must_be_exported_by_a_declared_kpi() {
     // The only declared bundle exports none of these imports: declared but unused.
     assert!(report.findings.contains(&Finding::UnusedLibrary { bundle: "com.apple.kpi.mach".into() }));
 
+    // The Rust objects checked alone leave the shim helpers undefined; the linked kext may not.
+    let rust_alone = compile(&dir, "rust", X86, "void rk_shim_log(const char *, unsigned long long);\n\
+                                               unsigned long long mach_absolute_time(void);\n\
+                                               void f(void) { rk_shim_log(\"x\", 1); mach_absolute_time(); }\n");
+    assert_eq!(check_imports(&read(&rust_alone, Arch::X86_64), &mach, &lists, false).findings, vec![]);
+    let report = check_imports(&read(&rust_alone, Arch::X86_64), &mach, &lists, true);
+    assert!(report.findings.iter().any(|f| matches!(f, Finding::NotExported { symbol, .. } if symbol == "_rk_shim_log")));
+
     // Declaring a bundle the export lists do not know is an error, not a pass.
     let report = check_imports(&read(&good, Arch::X86_64), &["com.apple.kpi.nope".to_string()], &lists, false);
     assert!(report.findings.contains(&Finding::UnknownLibrary { bundle: "com.apple.kpi.nope".into() }));
+}
+
+#[test]
+fn arm64e_imports_need_an_xnu_with_arm64_macos() {
+    let dir = scratch_dir("arm-xnu");
+    let config = fake_xnu_config(&dir);
+    let err = exports::load(&config, Arch::Arm64e).err().expect("no MASTER.arm64.MacOSX: refused");
+    assert!(err.contains("MASTER.arm64.MacOSX"), "{err}");
+    std::fs::write(config.join("MASTER.arm64.MacOSX"), "").unwrap();
+    let lists = exports::load(&config, Arch::Arm64e).unwrap();
+    let mach = &lists.bundles["com.apple.kpi.mach"];
+    assert!(mach.exports("_arm_only") && mach.exports("_mach_absolute_time") && !mach.exports("_x86_only"));
 }
 
 #[test]
