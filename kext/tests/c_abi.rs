@@ -1,1 +1,429 @@
+//! The C ABI as the shim calls it (feature `exports`), with the kernel functions it needs
+//! provided by this test binary. One driver state exists per process, so the tests serialize.
 
+use std::ffi::{c_char, c_void, CStr};
+use std::ptr::{null, null_mut};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use rustkext::abi::{MethodShape, Stats, PATH_FILTER_SIZE, STATS_SIZE};
+use rustkext::exports::*;
+use rustkext::ioreturn::*;
+use rustkext::Driver;
+
+// ---- the kernel and shim functions the core imports ----
+
+static SLEPT_MS: AtomicU64 = AtomicU64::new(0);
+static LOG_LINES: Mutex<Vec<(String, u64)>> = Mutex::new(Vec::new());
+
+#[no_mangle]
+extern "C" fn IOSleep(milliseconds: u32) {
+    SLEPT_MS.fetch_add(u64::from(milliseconds), Ordering::SeqCst);
+    std::thread::sleep(std::time::Duration::from_millis(u64::from(milliseconds)));
+}
+
+#[no_mangle]
+extern "C" fn mach_absolute_time() -> u64 {
+    use std::time::Instant;
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+#[no_mangle]
+extern "C" fn absolutetime_to_nanoseconds(abstime: u64, result: *mut u64) {
+    // SAFETY: the core passes a pointer to a local.
+    unsafe { *result = abstime };
+}
+
+#[no_mangle]
+extern "C" fn current_thread() -> *mut c_void {
+    thread_local!(static ME: u8 = const { 0 });
+    ME.with(|me| me as *const u8 as *mut c_void)
+}
+
+#[no_mangle]
+extern "C" fn rk_shim_log(message: *const c_char, value: u64) {
+    // SAFETY: the core passes static C strings.
+    let text = unsafe { CStr::from_ptr(message) }
+        .to_string_lossy()
+        .into_owned();
+    LOG_LINES.lock().unwrap().push((text, value));
+}
+
+#[no_mangle]
+extern "C" fn rk_shim_fatal(message: *const c_char) {
+    // SAFETY: the core passes static C strings.
+    panic!("rk_shim_fatal: {:?}", unsafe { CStr::from_ptr(message) });
+}
+
+// ---- helpers ----
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Starts the driver, runs `body`, then stops it the way the shim's stop() does.
+fn with_driver(config: RkConfig, body: impl FnOnce(*mut Driver)) {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY: a live local config.
+    let driver = unsafe { rk_service_start(&config) };
+    assert!(!driver.is_null());
+    body(driver);
+    rk_service_close_gate(driver);
+    assert_eq!(rk_service_drain(driver, 1000, 0), 0);
+    rk_service_release(driver);
+}
+
+fn open(driver: *mut Driver, admin: bool) -> Result<u32, IOReturn> {
+    let mut id = 0u32;
+    // SAFETY: a live local.
+    match unsafe { rk_client_open(driver, 0, admin, &mut id) } {
+        0 => {
+            assert_ne!(id, 0);
+            Ok(id)
+        }
+        refusal => Err(refusal),
+    }
+}
+
+fn terminate(driver: *mut Driver) -> (bool, u32) {
+    let mut open = u32::MAX;
+    // SAFETY: a live local.
+    let allowed = unsafe { rk_service_terminate_request(driver, &mut open) };
+    (allowed, open)
+}
+
+fn args(selector: u32) -> RkMethodArgs {
+    RkMethodArgs {
+        selector,
+        scalar_input_count: 0,
+        struct_input_size: 0,
+        scalar_output_count: 0,
+        struct_output_size: 0,
+        reserved: 0,
+        scalar_input: null(),
+        struct_input: null(),
+        scalar_output: null_mut(),
+        struct_output: null_mut(),
+    }
+}
+
+fn call(driver: *mut Driver, client: u32, a: &mut RkMethodArgs) -> IOReturn {
+    // SAFETY: `a` and the buffers it points to are live for the call.
+    unsafe { rk_external_method(driver, client, a) }
+}
+
+fn stats(driver: *mut Driver, client: u32) -> Stats {
+    let mut out = [0u8; STATS_SIZE];
+    let mut a = args(2);
+    a.struct_output_size = STATS_SIZE as u32;
+    a.struct_output = out.as_mut_ptr().cast();
+    assert_eq!(call(driver, client, &mut a), kIOReturnSuccess);
+    assert_eq!(a.struct_output_size as usize, STATS_SIZE);
+    Stats::from_bytes(&out).unwrap()
+}
+
+fn fileop(driver: *mut Driver, action: usize, path: &CStr) {
+    // SAFETY: the path outlives the call.
+    unsafe { rk_fileop_callback(driver, action, 0, path.as_ptr() as usize, 0, 0) };
+}
+
+// ---- tests ----
+
+#[test]
+fn start_twice_is_refused_and_a_null_config_means_defaults() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY: null is allowed.
+    let driver = unsafe { rk_service_start(null()) };
+    assert!(!driver.is_null());
+    // SAFETY: null is allowed.
+    assert!(
+        unsafe { rk_service_start(null()) }.is_null(),
+        "already started"
+    );
+    let ids: Vec<u32> = (0..64).map(|_| open(driver, false).unwrap()).collect();
+    assert_eq!(open(driver, false), Err(kIOReturnNoResources));
+    for id in ids {
+        assert_eq!(rk_client_close(driver, id), RkCloseAction::Nothing);
+    }
+    rk_service_close_gate(driver);
+    assert_eq!(rk_service_drain(driver, 10, 0), 0);
+    rk_service_release(driver);
+    // SAFETY: null is allowed.
+    let again = unsafe { rk_service_start(null()) };
+    assert_eq!(again, driver, "restartable after release");
+    rk_service_release(again);
+}
+
+#[test]
+fn foreign_driver_pointers_are_refused() {
+    with_driver(RkConfig::default(), |driver| {
+        let id = open(driver, true).unwrap();
+        let mut fake = [0u64; 64];
+        let bogus = fake.as_mut_ptr().cast::<Driver>();
+        for other in [null_mut(), bogus] {
+            let mut id_out = 0u32;
+            // SAFETY: live locals.
+            assert_eq!(
+                unsafe { rk_client_open(other, 0, true, &mut id_out) },
+                kIOReturnBadArgument
+            );
+            assert_eq!(rk_client_close(other, id), RkCloseAction::Nothing);
+            let mut a = args(0);
+            assert_eq!(call(other, id, &mut a), kIOReturnBadArgument);
+            assert!(terminate(other).0, "nothing of ours to protect");
+            fileop(other, 1, c"/x");
+            rk_service_close_gate(other);
+            rk_service_release(other);
+        }
+        assert_eq!(fake, [0u64; 64], "never written through");
+        assert_eq!(
+            stats(driver, id).events[0],
+            0,
+            "the foreign callback counted nothing"
+        );
+        assert_eq!(
+            terminate(driver),
+            (false, 1),
+            "the real driver still has its client"
+        );
+        assert_eq!(rk_client_close(driver, id), RkCloseAction::TerminateService);
+    });
+}
+
+#[test]
+fn admission_codes_through_the_abi() {
+    let config = RkConfig {
+        max_clients: 2,
+        admin_only_open: 1,
+    };
+    with_driver(config, |driver| {
+        let mut id = 0u32;
+        // SAFETY: live local / null checked.
+        unsafe {
+            assert_eq!(
+                rk_client_open(driver, 1, true, &mut id),
+                kIOReturnBadArgument
+            );
+            assert_eq!(
+                rk_client_open(driver, 0, true, null_mut()),
+                kIOReturnBadArgument
+            );
+        }
+        assert_eq!(open(driver, false), Err(kIOReturnNotPrivileged));
+        let a = open(driver, true).unwrap();
+        let b = open(driver, true).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(open(driver, true), Err(kIOReturnNoResources));
+        assert_eq!(terminate(driver), (false, 2));
+        assert_eq!(open(driver, true), Err(kIOReturnNotPermitted));
+        assert_eq!(rk_client_close(driver, a), RkCloseAction::Nothing);
+        assert_eq!(
+            rk_client_close(driver, a),
+            RkCloseAction::Nothing,
+            "death after close"
+        );
+        assert_eq!(rk_client_close(driver, b), RkCloseAction::TerminateService);
+        assert_eq!(rk_client_close(driver, b), RkCloseAction::Nothing);
+        assert_eq!(terminate(driver), (true, 0));
+        assert_eq!(open(driver, true), Err(kIOReturnNotPermitted));
+    });
+}
+
+#[test]
+fn method_shapes_through_the_abi() {
+    let mut shape = MethodShape::default();
+    for selector in 0..7u32 {
+        // SAFETY: a live local.
+        assert_eq!(
+            unsafe { rk_method_shape_for(selector, &mut shape) },
+            kIOReturnSuccess
+        );
+        assert_eq!(Ok(shape), rustkext::dispatch::shape_for(selector));
+    }
+    let before = shape;
+    for selector in [7u32, 1000, u32::MAX] {
+        // SAFETY: a live local.
+        assert_eq!(
+            unsafe { rk_method_shape_for(selector, &mut shape) },
+            kIOReturnBadArgument
+        );
+        assert_eq!(shape, before);
+    }
+    // SAFETY: null is checked.
+    assert_eq!(
+        unsafe { rk_method_shape_for(0, null_mut()) },
+        kIOReturnBadArgument
+    );
+}
+
+#[test]
+fn argument_block_checks_come_first() {
+    with_driver(RkConfig::default(), |driver| {
+        let id = open(driver, false).unwrap();
+        // SAFETY: null is checked.
+        assert_eq!(
+            unsafe { rk_external_method(driver, id, null_mut()) },
+            kIOReturnBadArgument
+        );
+
+        let mut input = [41u64];
+        let mut output = [0u64];
+        let ping = |input: &mut [u64; 1], output: &mut [u64; 1]| {
+            let mut a = args(0);
+            a.scalar_input_count = 1;
+            a.scalar_input = input.as_ptr();
+            a.scalar_output_count = 1;
+            a.scalar_output = output.as_mut_ptr();
+            a
+        };
+        let mut a = ping(&mut input, &mut output);
+        a.reserved = 1;
+        assert_eq!(call(driver, id, &mut a), kIOReturnBadArgument);
+        assert_eq!(
+            call(driver, 0xbad, &mut a),
+            kIOReturnBadArgument,
+            "before the client check"
+        );
+
+        // What the shim passes for an out-of-line struct: NULL with an impossible size.
+        let mut a = args(4);
+        a.struct_input_size = u32::MAX;
+        assert_eq!(call(driver, id, &mut a), kIOReturnBadArgument);
+        let mut a = args(2);
+        a.struct_output_size = u32::MAX;
+        assert_eq!(call(driver, id, &mut a), kIOReturnBadArgument);
+        let mut a = ping(&mut input, &mut output);
+        a.scalar_input = null();
+        assert_eq!(call(driver, id, &mut a), kIOReturnBadArgument);
+        let mut a = ping(&mut input, &mut output);
+        a.scalar_output = null_mut();
+        assert_eq!(call(driver, id, &mut a), kIOReturnBadArgument);
+        assert_eq!(output, [0], "no refusal wrote anything");
+
+        let mut a = ping(&mut input, &mut output);
+        assert_eq!(call(driver, 0xbad, &mut a), kIOReturnNotOpen);
+        a.selector = 7;
+        assert_eq!(
+            call(driver, 0xbad, &mut a),
+            kIOReturnNotOpen,
+            "client before selector"
+        );
+        assert_eq!(call(driver, id, &mut a), kIOReturnBadArgument);
+        assert_eq!(
+            (a.scalar_output_count, output),
+            (1, [0]),
+            "unchanged on refusal"
+        );
+
+        let mut a = ping(&mut input, &mut output);
+        a.scalar_output_count = 2; // capacity must equal the shape exactly
+        assert_eq!(call(driver, id, &mut a), kIOReturnBadArgument);
+
+        let mut a = ping(&mut input, &mut output);
+        assert_eq!(call(driver, id, &mut a), kIOReturnSuccess);
+        assert_eq!(
+            (a.scalar_output_count, a.struct_output_size, output),
+            (1, 0, [42])
+        );
+        rk_client_close(driver, id);
+    });
+}
+
+#[test]
+fn privileged_methods_and_the_filter_through_the_abi() {
+    with_driver(RkConfig::default(), |driver| {
+        let user = open(driver, false).unwrap();
+        let admin = open(driver, true).unwrap();
+        let mut input = [0u8; PATH_FILTER_SIZE];
+        input[..8].copy_from_slice(b"/watch/\0");
+        let set_filter = |input: &[u8; PATH_FILTER_SIZE]| {
+            let mut a = args(4);
+            a.struct_input_size = PATH_FILTER_SIZE as u32;
+            a.struct_input = input.as_ptr().cast();
+            a
+        };
+        assert_eq!(
+            call(driver, user, &mut set_filter(&input)),
+            kIOReturnNotPrivileged
+        );
+        assert_eq!(
+            call(driver, admin, &mut set_filter(&input)),
+            kIOReturnSuccess
+        );
+        fileop(driver, 1, c"/watch/a");
+        fileop(driver, 6, c"/bin/ls");
+        fileop(driver, 99, c"/watch/b");
+        let s = stats(driver, user);
+        assert_eq!(
+            (s.events[0], s.events[5], s.events[8], s.filter_matched),
+            (1, 1, 1, 1)
+        );
+
+        let mut info = [0u64; 3];
+        let mut a = args(5);
+        a.scalar_output_count = 3;
+        a.scalar_output = info.as_mut_ptr();
+        assert_eq!(call(driver, user, &mut a), kIOReturnSuccess);
+        assert_eq!(info, [u64::from(user), 2, 0]);
+
+        assert_eq!(call(driver, user, &mut args(3)), kIOReturnNotPrivileged);
+        assert_eq!(call(driver, admin, &mut args(3)), kIOReturnSuccess);
+        assert_eq!(stats(driver, user).events, [0; 9]);
+
+        assert_eq!(terminate(driver), (false, 2));
+        assert_eq!(call(driver, user, &mut args(6)), kIOReturnNotPrivileged);
+        assert_eq!(call(driver, admin, &mut args(6)), kIOReturnSuccess);
+        assert_eq!(rk_client_close(driver, user), RkCloseAction::Nothing);
+        assert_eq!(
+            rk_client_close(driver, admin),
+            RkCloseAction::Nothing,
+            "unload was cancelled"
+        );
+    });
+}
+
+#[test]
+fn closed_gate_refuses_callbacks_and_drain_sleeps_the_grace_period() {
+    with_driver(RkConfig::default(), |driver| {
+        let id = open(driver, false).unwrap();
+        fileop(driver, 1, c"/a");
+        rk_service_close_gate(driver);
+        fileop(driver, 1, c"/a");
+        fileop(driver, 2, c"/a");
+        let s = stats(driver, id);
+        assert_eq!((s.events[0], s.events[1], s.refused_after_close), (1, 0, 2));
+        let slept = SLEPT_MS.load(Ordering::SeqCst);
+        assert_eq!(rk_service_drain(driver, 50, 30), 0);
+        assert!(
+            SLEPT_MS.load(Ordering::SeqCst) - slept >= 30,
+            "the grace period is slept"
+        );
+        rk_client_close(driver, id);
+    });
+}
+
+#[test]
+fn drain_waits_for_callbacks_on_other_threads() {
+    with_driver(RkConfig::default(), |driver| {
+        let driver_addr = driver as usize;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        fileop(driver_addr as *mut Driver, 1, c"/busy/path");
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        rk_service_close_gate(driver);
+        assert_eq!(rk_service_drain(driver, 2000, 0), 0);
+        stop.store(true, Ordering::Relaxed);
+        workers.into_iter().for_each(|w| w.join().unwrap());
+        assert!(
+            LOG_LINES.lock().unwrap().is_empty(),
+            "no timeout was logged"
+        );
+    });
+}
