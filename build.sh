@@ -38,12 +38,13 @@ KERNEL_CXXFLAGS=(-std=gnu++17 -fapple-kext -fno-rtti -fno-exceptions)
 # ---- Rust kernel library ----
 
 # build_rust ARCH CARGO RUSTC [ENV...]: extra ENV entries go to `env` (e.g. -u KERNEL_HEADERS).
+# ${1+"$@"}: an empty "$@" that old bash versions (macOS ships 3.2) accept under set -u.
 build_rust() {
     local arch=$1 cargo=$2 rustc=$3 flags="" start=$SECONDS
     shift 3
     [ "$arch" = arm64e ] && flags="-Zbranch-protection=pac-ret,b-key"
     step "Rust kernel library for $arch (macOS $(deployment_target "$arch")+)"
-    env "$@" RUSTC_BOOTSTRAP=1 RUSTC="$rustc" RUSTFLAGS="$flags" \
+    env ${1+"$@"} RUSTC_BOOTSTRAP=1 RUSTC="$rustc" RUSTFLAGS="$flags" \
         MACOSX_DEPLOYMENT_TARGET="$(deployment_target "$arch")" CARGO_TARGET_DIR="$KERNEL_TARGET_DIR" \
         "$cargo" build --release -p rustkext --features kernel \
         --target "targets/$arch-apple-macos-kernel.json" \
