@@ -100,7 +100,7 @@ check_imports() {
     for dir in "${dirs[@]}"; do
         [ -d "$dir/System.kext/PlugIns" ] ||
             die "XNU_EXPORTS entry '$dir' is not xnu's config/ directory (no System.kext/PlugIns)" \
-                "git -C <xnu git dir> archive xnu-7195.101.1 config | tar -x -C /tmp/xnu-7195 && XNU_EXPORTS=/tmp/xnu-7195/config ./build.sh"
+                "mkdir -p /tmp/xnu/xnu-7195.101.1 && git -C <xnu git dir> archive xnu-7195.101.1 config | tar -x -C /tmp/xnu/xnu-7195.101.1 && XNU_EXPORTS=/tmp/xnu/xnu-7195.101.1/config ./build.sh"
         if [ "$arch" = arm64e ] && [ ! -f "$dir/MASTER.arm64.MacOSX" ]; then
             step "kext-check imports ($arch, $(basename "$(dirname "$dir")")): skipped, no arm64 macOS in this xnu"
             continue
@@ -169,7 +169,7 @@ build_linux() {
         check_imports arm64e no "$(rust_lib arm64e)"
     else
         step "import check skipped: XNU_EXPORTS is not set"
-        note "to check every import against xnu's KPI export lists: XNU_EXPORTS=/tmp/xnu-7195.101.1/config ./build.sh"
+        note "to check every import against xnu's KPI export lists: XNU_EXPORTS=/tmp/xnu/xnu-7195.101.1/config ./build.sh (see README, developer checks)"
     fi
     step "done: Linux build and checks passed (the kext itself is linked on macOS)"
 }
