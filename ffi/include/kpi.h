@@ -8,8 +8,7 @@
 #ifndef RUSTKEXT_KPI_H
 #define RUSTKEXT_KPI_H
 
-/* mirrors <sys/_types/_uint32_t.h>, <sys/_types/_uint64_t.h>, <sys/_types/_uintptr_t.h> */
-typedef unsigned int uint32_t;
+/* mirrors <sys/_types/_uint64_t.h>, <sys/_types/_uintptr_t.h> */
 typedef unsigned long long uint64_t;
 typedef unsigned long uintptr_t;
 
