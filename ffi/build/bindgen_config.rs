@@ -71,19 +71,16 @@ const FUNCTIONS: &[&str] = &[
 /// dependencies), so their layout never leaks into Rust.
 const OPAQUE_STRUCTS: &[&str] = &["thread", "ucred", "kauth_listener"];
 
-/// Clang target for cargo's `TARGET`. The bindings always describe the macOS kernel ABI, and
-/// Kernel.framework headers refuse any other OS, so:
-/// - the kernel target specs (`targets/*.json`; cargo passes the file stem as TARGET) get their
-///   architecture and the deployment target of the oldest supported macOS;
-/// - Apple targets are left to bindgen, which derives the clang target from TARGET;
-/// - other hosts (Linux, for the simulator and the tests) get macOS on the same architecture.
+/// Clang target for cargo's `TARGET`. The bindings always describe the macOS kernel ABI (and
+/// Kernel.framework headers refuse any other OS), so clang parses for macOS on the target's
+/// architecture, at the deployment target of the oldest supported macOS, whatever the Rust
+/// target: a kernel spec (`targets/*.json`, whose stem cargo passes as TARGET), an Apple host, or
+/// Linux for the simulator and the tests.
 pub fn clang_target(cargo_target: &str) -> Option<&'static str> {
-    match cargo_target {
-        "x86_64-apple-macos-kernel" => Some("x86_64-apple-macos10.15"),
-        "arm64e-apple-macos-kernel" => Some("arm64e-apple-macos11"),
-        t if t.contains("-apple-") => None,
-        t if t.starts_with("x86_64-") => Some("x86_64-apple-macos10.15"),
-        t if t.starts_with("aarch64-") => Some("arm64-apple-macos11"),
+    match cargo_target.split('-').next()? {
+        "x86_64" => Some("x86_64-apple-macos10.15"),
+        "arm64e" => Some("arm64e-apple-macos11"),
+        "aarch64" | "arm64" => Some("arm64-apple-macos11"),
         _ => None,
     }
 }
