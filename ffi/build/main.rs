@@ -21,6 +21,7 @@ fn main() {
     let (header, include_dir) = match find_kernel_headers() {
         Some((dir, source)) => {
             require_arch_headers(&dir, &target);
+            println!("cargo:rerun-if-changed={}", dir.display());
             println!(
                 "cargo:warning=macos-kext-sys: headers from {source}: {}{target_note}",
                 dir.display()
