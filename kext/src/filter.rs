@@ -43,8 +43,37 @@ pub fn prefix_from_input(input: &[u8]) -> Option<&[u8]> {
     }
     let end = input.iter().position(|&b| b == 0)?;
     let prefix = input.get(..end)?;
-    core::str::from_utf8(prefix).ok()?;
-    Some(prefix)
+    is_utf8(prefix).then_some(prefix)
+}
+
+/// Whether `bytes` is well-formed UTF-8 (RFC 3629: no overlong form, no surrogate, nothing above
+/// U+10FFFF), the same answer as `core::str::from_utf8`. That function is not used because it
+/// lives in the object of `core` that also holds `core::fmt` and the panic machinery: calling it
+/// links all of that into the kext (measured: 248 such symbols survive `-dead_strip`).
+fn is_utf8(bytes: &[u8]) -> bool {
+    let mut rest = bytes.iter();
+    while let Some(&lead) = rest.next() {
+        // Continuation bytes that follow, and the range allowed for the first of them.
+        let (continuations, first_min, first_max) = match lead {
+            0x00..=0x7f => continue,
+            0xc2..=0xdf => (1, 0x80, 0xbf),
+            0xe0 => (2, 0xa0, 0xbf),
+            0xe1..=0xec | 0xee..=0xef => (2, 0x80, 0xbf),
+            0xed => (2, 0x80, 0x9f),
+            0xf0 => (3, 0x90, 0xbf),
+            0xf1..=0xf3 => (3, 0x80, 0xbf),
+            0xf4 => (3, 0x80, 0x8f),
+            _ => return false,
+        };
+        for n in 0..continuations {
+            let (min, max) = if n == 0 { (first_min, first_max) } else { (0x80, 0xbf) };
+            match rest.next() {
+                Some(&b) if (min..=max).contains(&b) => {}
+                _ => return false,
+            }
+        }
+    }
+    true
 }
 
 /// The filter itself; see the module documentation.
@@ -86,7 +115,7 @@ impl PathFilter {
     /// Sets the prefix; an empty one clears the filter. `false` (and nothing changed) if it is
     /// longer than [`MAX_PREFIX_LEN`] or contains a NUL.
     pub fn set(&self, prefix: &[u8]) -> bool {
-        if prefix.len() > MAX_PREFIX_LEN || prefix.contains(&0) {
+        if prefix.len() > MAX_PREFIX_LEN || prefix.iter().any(|&b| b == 0) {
             return false;
         }
         self.writer.with(|_| {
@@ -221,6 +250,40 @@ unsafe fn starts_with(path: *const u8, len: usize, words: &[AtomicU64; WORDS]) -
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    /// `is_utf8` must agree with `core::str::from_utf8` (the function it replaces) on every
+    /// 1- and 2-byte input, every 3-byte input with a multi-byte lead, and 4-byte inputs around
+    /// each boundary of the continuation ranges.
+    #[test]
+    fn is_utf8_agrees_with_core() {
+        let agree = |bytes: &[u8]| {
+            assert_eq!(is_utf8(bytes), core::str::from_utf8(bytes).is_ok(), "{bytes:02x?}");
+        };
+        for a in 0..=255u8 {
+            agree(&[a]);
+            for b in 0..=255u8 {
+                agree(&[a, b]);
+            }
+        }
+        for a in 0xc0..=0xffu8 {
+            for b in 0..=255u8 {
+                for c in 0..=255u8 {
+                    agree(&[a, b, c]);
+                }
+            }
+        }
+        let edges = [0x00u8, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xff];
+        for a in 0xf0..=0xf7u8 {
+            for &b in &edges {
+                for &c in &edges {
+                    for &d in &edges {
+                        agree(&[a, b, c, d]);
+                        agree(&[b'/', a, b, c, d, b'x']);
+                    }
+                }
+            }
+        }
+    }
     use std::ffi::CString;
     use std::vec::Vec;
 
