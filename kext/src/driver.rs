@@ -115,7 +115,6 @@ impl Driver {
     }
 }
 
-#[cfg(not(loom))]
 impl Default for Driver {
     fn default() -> Self {
         Self::new()

@@ -66,7 +66,11 @@ fn is_utf8(bytes: &[u8]) -> bool {
             _ => return false,
         };
         for n in 0..continuations {
-            let (min, max) = if n == 0 { (first_min, first_max) } else { (0x80, 0xbf) };
+            let (min, max) = if n == 0 {
+                (first_min, first_max)
+            } else {
+                (0x80, 0xbf)
+            };
             match rest.next() {
                 Some(&b) if (min..=max).contains(&b) => {}
                 _ => return false,
@@ -115,6 +119,8 @@ impl PathFilter {
     /// Sets the prefix; an empty one clears the filter. `false` (and nothing changed) if it is
     /// longer than [`MAX_PREFIX_LEN`] or contains a NUL.
     pub fn set(&self, prefix: &[u8]) -> bool {
+        // Not `contains`: its memchr links core::fmt into the kext (see `is_utf8`).
+        #[allow(clippy::manual_contains)]
         if prefix.len() > MAX_PREFIX_LEN || prefix.iter().any(|&b| b == 0) {
             return false;
         }
@@ -205,7 +211,6 @@ impl PathFilter {
     }
 }
 
-#[cfg(not(loom))]
 impl Default for PathFilter {
     fn default() -> Self {
         Self::new()
@@ -257,7 +262,11 @@ mod tests {
     #[test]
     fn is_utf8_agrees_with_core() {
         let agree = |bytes: &[u8]| {
-            assert_eq!(is_utf8(bytes), core::str::from_utf8(bytes).is_ok(), "{bytes:02x?}");
+            assert_eq!(
+                is_utf8(bytes),
+                core::str::from_utf8(bytes).is_ok(),
+                "{bytes:02x?}"
+            );
         };
         for a in 0..=255u8 {
             agree(&[a]);

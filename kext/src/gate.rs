@@ -16,17 +16,20 @@
 //! read-modify-writes) and only costs speed.
 //!
 //! # Memory orderings
-//! - `enter` increments its shard's count (`SeqCst` RMW), then loads `closed` (`SeqCst`).
-//!   `close` stores `closed` (`SeqCst`), and `drain` then loads every shard's count (`SeqCst`).
-//!   This is Dekker's pattern: in the single total order of `SeqCst` operations, either the
-//!   increment comes before drain's load of that shard (drain sees the callback and waits), or it
-//!   comes after `close`'s store, and then the callback's own load of `closed` (after its
-//!   increment) sees `true` and it backs out without running. So once `drain` has seen a zero
-//!   count after `close`, no callback can be running or start running its body.
-//! - Exit decrements with `Release`; drain's `SeqCst` loads acquire it, so everything a callback
-//!   body did happens-before `drain` returns 0 (the decrements are RMWs, which continue the release
-//!   sequence of every earlier decrement, so reading any later value is enough). The word holding
-//!   the count is only ever changed by RMWs, never stored, so no release sequence is broken.
+//! The proof needs only acquire/release and the modification order of each shard word (no
+//! reliance on a `SeqCst` total order, which loom does not model):
+//! - `enter` increments its shard word with an `Acquire` RMW, then loads `closed` (`Relaxed`).
+//! - `close` stores `closed = true`; `drain`, sequenced after it on the same thread, reads every
+//!   shard word with an `AcqRel` RMW (`fetch_add(0)`), never a plain load.
+//! - For one shard, the two RMWs are ordered in the word's modification order. If `enter`'s comes
+//!   first, drain's RMW reads a count that includes it, and drain keeps waiting until the
+//!   matching exit. If drain's comes first, `enter`'s RMW reads drain's value, so drain's release
+//!   synchronizes with `enter`'s acquire: `close`'s store happens-before `enter`'s load of
+//!   `closed`, which must therefore see `true`, and the callback backs out without running.
+//! - Exit decrements with `Release`; drain's `AcqRel` RMW acquires it, so everything a callback
+//!   body did happens-before `drain` returns 0. Every change of a shard word is an RMW (never a
+//!   store), so each release sequence runs on through all later changes.
+//! - On x86 the hot path is one `lock xadd` and a plain load; on arm64 an `ldadda` and an `ldr`.
 //! - Statistics are `Relaxed`: they are counters, not synchronization.
 //!
 //! # What "peak in flight" means
@@ -166,7 +169,8 @@ impl<C: ShardData, const N: usize> Gate<C, N> {
         self.closed.0.store(false, Ordering::SeqCst);
     }
 
-    /// Closes the gate: every `enter` that starts after this returns `None` at once.
+    /// Closes the gate: every `enter` that starts after this returns `None` at once (an `enter`
+    /// already past its RMW is waited for by [`drain`](Self::drain)).
     pub fn close(&self) {
         self.closed.0.store(true, Ordering::SeqCst);
     }
@@ -182,9 +186,9 @@ impl<C: ShardData, const N: usize> Gate<C, N> {
     #[inline]
     pub fn enter(&self, thread_key: usize) -> Option<Guard<'_, C>> {
         let shard = self.shards.get(Self::shard_index(thread_key))?;
-        // SeqCst, then the SeqCst load of `closed`: Dekker with close + drain (module docs).
-        let before = shard.word.fetch_add(ENTRY, Ordering::SeqCst);
-        if self.closed.0.load(Ordering::SeqCst) {
+        // Acquire RMW, then `closed`: pairs with drain's RMW on this word (module docs).
+        let before = shard.word.fetch_add(ENTRY, Ordering::Acquire);
+        if self.closed.0.load(Ordering::Relaxed) {
             shard.word.fetch_sub(IN_FLIGHT_ONE, Ordering::Release);
             shard.refused.fetch_add(1, Ordering::Relaxed);
             return None;
@@ -195,20 +199,29 @@ impl<C: ShardData, const N: usize> Gate<C, N> {
 
     /// Callbacks in flight now (admitted and not yet exited, plus refused ones backing out).
     pub fn in_flight(&self) -> u32 {
-        self.sum_in_flight(Ordering::SeqCst)
+        self.sum_in_flight(Ordering::Acquire)
+    }
+
+    /// The in-flight count as `drain` needs it: an `AcqRel` RMW on every shard word (module docs).
+    fn in_flight_synchronized(&self) -> u32 {
+        let sum = self.shards.iter().fold(0u64, |sum, s| {
+            sum.saturating_add(s.word.fetch_add(0, Ordering::AcqRel) & IN_FLIGHT_MASK)
+        });
+        u32::try_from(sum).unwrap_or(u32::MAX)
     }
 
     /// Waits until no callback is in flight, pausing with `pause` between polls. Returns 0 once
     /// drained, or the number still in flight when `pause` says the bound expired. Call it after
-    /// [`close`](Self::close): on an open gate new callbacks keep arriving.
+    /// [`close`](Self::close), on the same thread (or ordered after it): the proof relies on it,
+    /// and on an open gate new callbacks keep arriving.
     pub fn drain(&self, pause: &mut impl Pause) -> u32 {
         loop {
-            let in_flight = self.in_flight();
+            let in_flight = self.in_flight_synchronized();
             if in_flight == 0 {
                 return 0;
             }
             if !pause.pause() {
-                return self.in_flight();
+                return self.in_flight_synchronized();
             }
         }
     }
@@ -285,7 +298,6 @@ impl<C: ShardData, const N: usize> Gate<C, N> {
     }
 }
 
-#[cfg(not(loom))]
 impl<C: ShardData, const N: usize> Default for Gate<C, N> {
     fn default() -> Self {
         Self::new()

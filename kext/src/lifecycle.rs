@@ -262,7 +262,6 @@ impl Registry {
     }
 }
 
-#[cfg(not(loom))]
 impl Default for Registry {
     fn default() -> Self {
         Self::new()

@@ -135,10 +135,8 @@ fn start_twice_is_refused_and_a_null_config_means_defaults() {
     let driver = unsafe { rk_service_start(null()) };
     assert!(!driver.is_null());
     // SAFETY: null is allowed.
-    assert!(
-        unsafe { rk_service_start(null()) }.is_null(),
-        "already started"
-    );
+    let second = unsafe { rk_service_start(null()) };
+    assert!(second.is_null(), "already started");
     let ids: Vec<u32> = (0..64).map(|_| open(driver, false).unwrap()).collect();
     assert_eq!(open(driver, false), Err(kIOReturnNoResources));
     for id in ids {
@@ -162,10 +160,8 @@ fn foreign_driver_pointers_are_refused() {
         for other in [null_mut(), bogus] {
             let mut id_out = 0u32;
             // SAFETY: live locals.
-            assert_eq!(
-                unsafe { rk_client_open(other, 0, true, &mut id_out) },
-                kIOReturnBadArgument
-            );
+            let refusal = unsafe { rk_client_open(other, 0, true, &mut id_out) };
+            assert_eq!(refusal, kIOReturnBadArgument);
             assert_eq!(rk_client_close(other, id), RkCloseAction::Nothing);
             let mut a = args(0);
             assert_eq!(call(other, id, &mut a), kIOReturnBadArgument);
@@ -233,26 +229,20 @@ fn method_shapes_through_the_abi() {
     let mut shape = MethodShape::default();
     for selector in 0..7u32 {
         // SAFETY: a live local.
-        assert_eq!(
-            unsafe { rk_method_shape_for(selector, &mut shape) },
-            kIOReturnSuccess
-        );
+        let result = unsafe { rk_method_shape_for(selector, &mut shape) };
+        assert_eq!(result, kIOReturnSuccess);
         assert_eq!(Ok(shape), rustkext::dispatch::shape_for(selector));
     }
     let before = shape;
     for selector in [7u32, 1000, u32::MAX] {
         // SAFETY: a live local.
-        assert_eq!(
-            unsafe { rk_method_shape_for(selector, &mut shape) },
-            kIOReturnBadArgument
-        );
+        let result = unsafe { rk_method_shape_for(selector, &mut shape) };
+        assert_eq!(result, kIOReturnBadArgument);
         assert_eq!(shape, before);
     }
     // SAFETY: null is checked.
-    assert_eq!(
-        unsafe { rk_method_shape_for(0, null_mut()) },
-        kIOReturnBadArgument
-    );
+    let result = unsafe { rk_method_shape_for(0, null_mut()) };
+    assert_eq!(result, kIOReturnBadArgument);
 }
 
 #[test]
@@ -260,10 +250,8 @@ fn argument_block_checks_come_first() {
     with_driver(RkConfig::default(), |driver| {
         let id = open(driver, false).unwrap();
         // SAFETY: null is checked.
-        assert_eq!(
-            unsafe { rk_external_method(driver, id, null_mut()) },
-            kIOReturnBadArgument
-        );
+        let result = unsafe { rk_external_method(driver, id, null_mut()) };
+        assert_eq!(result, kIOReturnBadArgument);
 
         let mut input = [41u64];
         let mut output = [0u64];
