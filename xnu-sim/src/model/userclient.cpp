@@ -1,0 +1,446 @@
+/*
+ * User clients and the tasks that own them (KERNEL-FACTS.md "User clients", "External methods").
+ *
+ * A connection stands for the IKOT_IOKIT_CONNECT port: it holds a reference to the user client
+ * until the client is terminated (destroyUserReferences) or its last send right dies.
+ * External methods hold the connection's IPC lock shared; IOServiceClose and clientDied hold it
+ * exclusively, so clientDied never runs while a method on that connection does.
+ */
+#include <IOKit/IOUserClient.h>
+#include <sys/proc.h>
+
+#include <cstring>
+#include <map>
+#include <memory>
+#include <shared_mutex>
+
+#include "sim.hpp"
+
+struct xsim_task {
+    uint32_t id;
+    uint32_t euid;
+    int pid;
+    std::string name;
+    bool alive = true;
+};
+
+struct xsim_connection {
+    uint64_t id;
+    xsim_task *task;
+    IOUserClient *client; /* the port's reference; null once the port is destroyed */
+    std::shared_mutex ipc;
+};
+
+static const int MIG_ARRAY_TOO_LARGE = -307;
+static const size_t kInbandStructMax = 4096;
+static const uint32_t kScalarMax = 16;
+
+static std::mutex sPortsLock;
+static std::map<uint32_t, std::unique_ptr<xsim_task>> sTasks;
+static std::map<uint64_t, std::shared_ptr<xsim_connection>> sConnections;
+static uint32_t sNextTask = 1;
+static uint64_t sNextConnection = 1;
+
+static thread_local xsim_task *tCurrentTask = nullptr;
+
+xsim_task *xsim_current_task() { return tCurrentTask; }
+xsim_task_scope::xsim_task_scope(xsim_task *task) : previous(tCurrentTask) { tCurrentTask = task; }
+xsim_task_scope::~xsim_task_scope() { tCurrentTask = previous; }
+
+extern "C" task_t current_task(void) { return reinterpret_cast<task_t>(tCurrentTask); }
+
+extern "C" int proc_selfpid(void) { return tCurrentTask ? tCurrentTask->pid : 0; }
+
+extern "C" void proc_selfname(char *buf, int size)
+{
+    if (size > 0) {
+        snprintf(buf, (size_t)size, "%s", tCurrentTask ? tCurrentTask->name.c_str() : "kernel_task");
+    }
+}
+
+static xsim_task *taskOf(void *token) { return static_cast<xsim_task *>(token); }
+
+/* ---- IOUserClient ---- */
+
+OSDefineMetaClassAndAbstractStructors(IOUserClient, IOService)
+
+bool IOUserClient::initWithTask(task_t owningTask, void *securityToken, UInt32 type,
+                                OSDictionary *properties)
+{
+    bool ok = IOService::init(properties);
+    ok &= initWithTask(owningTask, securityToken, type);
+    return ok;
+}
+
+bool IOUserClient::initWithTask(task_t owningTask, void *, UInt32)
+{
+    if (!fService && !IOService::init(nullptr)) {
+        return false;
+    }
+    fOwningTask = owningTask;
+    return true;
+}
+
+IOReturn IOUserClient::clientClose(void) { return kIOReturnUnsupported; }
+
+IOReturn IOUserClient::clientDied(void)
+{
+    IOReturn ret = kIOReturnNotReady;
+    if (__sync_bool_compare_and_swap(&closed, 0, 1)) {
+        ret = clientClose();
+    }
+    return ret;
+}
+
+IOReturn IOUserClient::externalMethod(uint32_t, IOExternalMethodArguments *args,
+                                      IOExternalMethodDispatch *dispatch, OSObject *target,
+                                      void *reference)
+{
+    if (dispatch) {
+        uint32_t count = dispatch->checkScalarInputCount;
+        if (count != kIOUCVariableStructureSize && count != args->scalarInputCount) {
+            return kIOReturnBadArgument;
+        }
+        count = dispatch->checkStructureInputSize;
+        if (count != kIOUCVariableStructureSize &&
+            count != (args->structureInputDescriptor ? args->structureInputDescriptor->getLength()
+                                                     : args->structureInputSize)) {
+            return kIOReturnBadArgument;
+        }
+        count = dispatch->checkScalarOutputCount;
+        if (count != kIOUCVariableStructureSize && count != args->scalarOutputCount) {
+            return kIOReturnBadArgument;
+        }
+        count = dispatch->checkStructureOutputSize;
+        if (count != kIOUCVariableStructureSize &&
+            count != (args->structureOutputDescriptor ? args->structureOutputDescriptor->getLength()
+                                                      : args->structureOutputSize)) {
+            return kIOReturnBadArgument;
+        }
+        if (dispatch->function) {
+            return (*dispatch->function)(target, reference, args);
+        }
+        return kIOReturnNoCompletion;
+    }
+    if (args->structureInputDescriptor || args->structureOutputDescriptor) {
+        return kIOReturnIPCError;
+    }
+    /* The legacy getTargetAndMethodForIndex tables are not modelled: none is declared. */
+    return kIOReturnUnsupported;
+}
+
+IOReturn IOUserClient::clientHasPrivilege(void *securityToken, const char *privilegeName)
+{
+    if (!privilegeName || strcmp(privilegeName, kIOClientPrivilegeAdministrator) != 0) {
+        xsim_unmodelled("IOUserClient::clientHasPrivilege with a privilege other than administrator");
+    }
+    xsim_task *task = taskOf(securityToken);
+    if (!task) {
+        return kIOReturnBadArgument;
+    }
+    return task->euid == 0 ? kIOReturnSuccess : kIOReturnNotPrivileged;
+}
+
+/* ---- ports ---- */
+
+/* Takes the port's reference away from the connection; the caller releases it. */
+static IOUserClient *detachPort(xsim_connection &connection)
+{
+    IOUserClient *client = connection.client;
+    if (client) {
+        std::lock_guard<std::recursive_mutex> guard(xsim_registry::lock());
+        xsim_registry::state(client).connection = nullptr;
+        connection.client = nullptr;
+    }
+    return client;
+}
+
+void xsim_destroy_user_references(IOService *victim)
+{
+    IOUserClient *client = OSDynamicCast(IOUserClient, victim);
+    if (!client) {
+        return;
+    }
+    IOUserClient *portReference = nullptr;
+    {
+        std::lock_guard<std::mutex> guard(sPortsLock);
+        xsim_connection *connection;
+        {
+            std::lock_guard<std::recursive_mutex> guard2(xsim_registry::lock());
+            connection = xsim_registry::state(client).connection;
+        }
+        if (connection) {
+            portReference = detachPort(*connection);
+            xsim_count("connection.destroyed_by_terminate");
+        }
+    }
+    if (portReference) {
+        portReference->release();
+    }
+}
+
+/* The last send right died: clientDied on the releasing thread, then the port goes. */
+static void lastSendRightDied(const std::shared_ptr<xsim_connection> &connection)
+{
+    IOUserClient *client;
+    {
+        std::lock_guard<std::mutex> guard(sPortsLock);
+        client = connection->client;
+        if (client) {
+            client->retain();
+        }
+    }
+    if (client) {
+        {
+            std::unique_lock<std::shared_mutex> ipc(connection->ipc);
+            xsim_count("clientDied");
+            client->clientDied();
+        }
+        client->release();
+    }
+    IOUserClient *portReference;
+    {
+        std::lock_guard<std::mutex> guard(sPortsLock);
+        portReference = detachPort(*connection);
+        sConnections.erase(connection->id);
+    }
+    if (portReference) {
+        portReference->release();
+    }
+}
+
+void xsim_tasks_reset()
+{
+    std::lock_guard<std::mutex> guard(sPortsLock);
+    if (!sConnections.empty()) {
+        xsim_violation("boot with %zu connections still open", sConnections.size());
+    }
+    sTasks.clear();
+}
+
+extern "C" uint32_t xsim_task_spawn(uint32_t euid, const char *name)
+{
+    std::lock_guard<std::mutex> guard(sPortsLock);
+    auto task = std::make_unique<xsim_task>();
+    task->id = sNextTask++;
+    task->euid = euid;
+    task->pid = 1000 + (int)task->id;
+    task->name = name ? name : "task";
+    uint32_t id = task->id;
+    sTasks.emplace(id, std::move(task));
+    return id;
+}
+
+static xsim_task *liveTask(uint32_t id)
+{
+    auto found = sTasks.find(id);
+    return found != sTasks.end() && found->second->alive ? found->second.get() : nullptr;
+}
+
+extern "C" void xsim_task_kill(uint32_t id)
+{
+    std::vector<std::shared_ptr<xsim_connection>> connections;
+    {
+        std::lock_guard<std::mutex> guard(sPortsLock);
+        xsim_task *task = liveTask(id);
+        if (!task) {
+            return;
+        }
+        task->alive = false;
+        for (auto &entry : sConnections) {
+            if (entry.second->task == task) {
+                connections.push_back(entry.second);
+            }
+        }
+    }
+    for (auto &connection : connections) {
+        lastSendRightDied(connection);
+    }
+}
+
+void xsim_tasks_kill_all()
+{
+    std::vector<uint32_t> ids;
+    {
+        std::lock_guard<std::mutex> guard(sPortsLock);
+        for (auto &entry : sTasks) {
+            ids.push_back(entry.first);
+        }
+    }
+    for (uint32_t id : ids) {
+        xsim_task_kill(id);
+    }
+}
+
+extern "C" int32_t xsim_open(uint32_t taskID, const char *className, uint32_t type,
+                             uint64_t *connectionOut)
+{
+    xsim_task *task;
+    {
+        std::lock_guard<std::mutex> guard(sPortsLock);
+        task = liveTask(taskID);
+    }
+    if (!task) {
+        return MACH_SEND_INVALID_DEST;
+    }
+    /* IOServiceGetMatchingService: a port holding a reference, released right after opening. */
+    std::vector<IOService *> matching = xsim_registry::copyMatching(className);
+    if (matching.empty()) {
+        return MACH_SEND_INVALID_DEST; /* IOServiceOpen(IO_OBJECT_NULL, ...) */
+    }
+    IOService *service = matching.front();
+    for (size_t i = 1; i < matching.size(); i++) {
+        matching[i]->release();
+    }
+    IOUserClient *client = nullptr;
+    IOReturn result;
+    {
+        xsim_task_scope scope(task);
+        result = service->newUserClient(reinterpret_cast<task_t>(task), task, type, nullptr,
+                                        &client);
+    }
+    if (result == kIOReturnSuccess && !OSDynamicCast(IOUserClient, client)) {
+        result = kIOReturnError;
+    }
+    if (result == kIOReturnSuccess) {
+        auto connection = std::make_shared<xsim_connection>();
+        connection->task = task;
+        connection->client = client; /* the reference newUserClient returned */
+        bool terminatedMeanwhile;
+        {
+            std::lock_guard<std::mutex> guard(sPortsLock);
+            connection->id = sNextConnection++;
+            sConnections.emplace(connection->id, connection);
+            std::lock_guard<std::recursive_mutex> guard2(xsim_registry::lock());
+            terminatedMeanwhile = xsim_registry::state(client).inactive;
+            if (!terminatedMeanwhile) {
+                xsim_registry::state(client).connection = connection.get();
+            } else {
+                connection->client = nullptr;
+            }
+        }
+        if (terminatedMeanwhile) {
+            client->release();
+        }
+        *connectionOut = connection->id;
+        xsim_count("connection.opened");
+    }
+    service->release();
+    return result;
+}
+
+/* Looks up a connection whose port still refers to its client; retains the client. */
+static std::shared_ptr<xsim_connection> lookup(uint64_t id, IOUserClient **client)
+{
+    std::lock_guard<std::mutex> guard(sPortsLock);
+    auto found = sConnections.find(id);
+    if (found == sConnections.end() || !found->second->client || !found->second->task->alive) {
+        return nullptr;
+    }
+    *client = found->second->client;
+    (*client)->retain();
+    return found->second;
+}
+
+extern "C" int32_t xsim_call(uint64_t id, uint32_t selector, const uint64_t *scalarIn,
+                             uint32_t scalarInCount, const void *structIn, size_t structInSize,
+                             uint64_t *scalarOut, uint32_t *scalarOutCount, void *structOut,
+                             size_t *structOutSize)
+{
+    if (scalarInCount > kScalarMax) {
+        return MIG_ARRAY_TOO_LARGE; /* the MIG stub refuses to send */
+    }
+    if (structInSize > UINT32_MAX || *structOutSize > UINT32_MAX) {
+        return kIOReturnIPCError;
+    }
+    IOUserClient *client = nullptr;
+    std::shared_ptr<xsim_connection> connection = lookup(id, &client);
+    if (!connection) {
+        return MACH_SEND_INVALID_DEST;
+    }
+    uint64_t scalarsIn[kScalarMax] = {};
+    memcpy(scalarsIn, scalarIn, scalarInCount * sizeof(uint64_t));
+    uint64_t scalarsOut[kScalarMax] = {};
+    std::vector<unsigned char> structInCopy((const unsigned char *)structIn,
+                                            (const unsigned char *)structIn + structInSize);
+    std::vector<unsigned char> structOutBuffer(*structOutSize);
+
+    IOExternalMethodArguments args = {};
+    args.version = kIOExternalMethodArgumentsCurrentVersion;
+    args.selector = selector;
+    args.scalarInput = scalarsIn;
+    args.scalarInputCount = scalarInCount;
+    /* As IOConnectCallMethod: structs above 4096 bytes travel out of line. */
+    if (structInSize > kInbandStructMax) {
+        args.structureInputDescriptor = IOMemoryDescriptor::xsimWithBytes(structInCopy.data(),
+                                                                          structInSize);
+    } else {
+        args.structureInput = structInSize ? structInCopy.data() : nullptr;
+        args.structureInputSize = (uint32_t)structInSize;
+    }
+    args.scalarOutput = scalarsOut;
+    args.scalarOutputCount = *scalarOutCount < kScalarMax ? *scalarOutCount : kScalarMax;
+    if (*structOutSize > kInbandStructMax) {
+        args.structureOutputDescriptor = IOMemoryDescriptor::xsimWithBytes(structOutBuffer.data(),
+                                                                           *structOutSize);
+        args.structureOutputDescriptorSize = (uint32_t)*structOutSize;
+    } else {
+        args.structureOutput = structOutBuffer.data();
+        args.structureOutputSize = (uint32_t)*structOutSize;
+    }
+
+    IOReturn result;
+    {
+        std::shared_lock<std::shared_mutex> ipc(connection->ipc);
+        xsim_task_scope scope(connection->task);
+        result = client->externalMethod(selector, &args, nullptr, nullptr, nullptr);
+    }
+    client->release();
+    OSSafeReleaseNULL(args.structureInputDescriptor);
+    OSSafeReleaseNULL(args.structureOutputDescriptor);
+    if (result != kIOReturnSuccess) {
+        return result; /* a MIG error reply carries no out data */
+    }
+    uint32_t scalarsWritten = args.scalarOutputCount;
+    if (scalarsWritten > *scalarOutCount || scalarsWritten > kScalarMax) {
+        xsim_violation("externalMethod reported %u output scalars for a capacity of %u",
+                       scalarsWritten, *scalarOutCount);
+    }
+    memcpy(scalarOut, scalarsOut, scalarsWritten * sizeof(uint64_t));
+    *scalarOutCount = scalarsWritten;
+    size_t bytesWritten = *structOutSize > kInbandStructMax ? args.structureOutputDescriptorSize
+                                                            : args.structureOutputSize;
+    if (bytesWritten > *structOutSize) {
+        xsim_violation("externalMethod reported %zu output bytes for a capacity of %zu",
+                       bytesWritten, *structOutSize);
+    }
+    memcpy(structOut, structOutBuffer.data(), bytesWritten);
+    *structOutSize = bytesWritten;
+    return result;
+}
+
+extern "C" int32_t xsim_close(uint64_t id)
+{
+    IOUserClient *client = nullptr;
+    std::shared_ptr<xsim_connection> connection = lookup(id, &client);
+    if (!connection) {
+        std::lock_guard<std::mutex> guard(sPortsLock);
+        sConnections.erase(id); /* mach_port_deallocate of the dead name */
+        return MACH_SEND_INVALID_DEST;
+    }
+    {
+        std::unique_lock<std::shared_mutex> ipc(connection->ipc);
+        xsim_task_scope scope(connection->task);
+        if (__sync_bool_compare_and_swap(&client->closed, 0, 1)) {
+            xsim_count("clientClose");
+            client->clientClose();
+        } else {
+            IOLog("ignored is_io_service_close(0x%llx,%s)\n",
+                  (unsigned long long)client->getRegistryEntryID(), client->getName());
+        }
+    }
+    client->release();
+    /* IOServiceClose deallocates the caller's send right: the last one. */
+    lastSendRightDied(connection);
+    return kIOReturnSuccess;
+}
