@@ -41,6 +41,8 @@ extern "C" {
 
     pub fn xsim_fileop(action: i32, arg0: usize, arg1: usize, arg2: usize, arg3: usize) -> u32;
     pub fn xsim_kauth_listener_count() -> u32;
+    pub fn xsim_kauth_listen_other() -> bool;
+    pub fn xsim_kauth_unlisten_others();
     pub fn xsim_kauth_arm_straggler();
     pub fn xsim_kauth_wait_straggler_parked(timeout_ms: u32) -> bool;
 }

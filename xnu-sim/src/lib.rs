@@ -308,24 +308,26 @@ impl Kernel {
         unsafe { ffi::xsim_close(c.0) }
     }
 
-    /// One FILEOP event on the calling thread; returns how many listeners were called.
-    pub fn fileop(&self, action: u32, arg0: FileopArg<'_>, arg1: FileopArg<'_>, arg2: usize, arg3: usize) -> u32 {
-        let hold0 = arg_cstring(arg0);
-        let hold1 = arg_cstring(arg1);
-        let raw = |arg: FileopArg<'_>, held: &Option<CString>| match (arg, held) {
-            (_, Some(s)) => s.as_ptr() as usize,
-            (FileopArg::Value(v), None) => v,
-            (FileopArg::Path(_), None) => unreachable!(),
-        };
-        let a0 = raw(arg0, &hold0);
-        let a1 = raw(arg1, &hold1);
-        // SAFETY: path arguments point to C strings that live until the call returns.
-        unsafe { ffi::xsim_fileop(action as i32, a0, a1, arg2, arg3) }
+    /// One FILEOP event on the calling thread, as kauth delivers it (`arg0`..`arg3`); returns how
+    /// many listeners were called. Paths are C strings valid only during the call.
+    pub fn fileop(&self, action: u32, args: [FileopArg<'_>; 4]) -> u32 {
+        let held: Vec<Option<CString>> = args.iter().map(|&a| arg_cstring(a)).collect();
+        let raw: Vec<usize> = args
+            .iter()
+            .zip(&held)
+            .map(|(arg, held)| match (arg, held) {
+                (_, Some(s)) => s.as_ptr() as usize,
+                (FileopArg::Value(v), None) => *v,
+                (FileopArg::Path(_), None) => 0,
+            })
+            .collect();
+        // SAFETY: path arguments point to C strings that live (in `held`) until the call returns.
+        unsafe { ffi::xsim_fileop(action as i32, raw[0], raw[1], raw[2], raw[3]) }
     }
 
     /// A FILEOP event with a path in arg1, as OPEN, CLOSE, EXEC and WILL_RENAME carry it.
     pub fn fileop_path(&self, action: u32, path: &str) -> u32 {
-        self.fileop(action, FileopArg::Value(0), FileopArg::Path(path), 0, 0)
+        self.fileop(action, [FileopArg::Value(0), FileopArg::Path(path), FileopArg::Value(0), FileopArg::Value(0)])
     }
 
     /// `events_per_thread` FILEOP events (action, path in arg1) on each of `threads` threads at
@@ -343,6 +345,19 @@ impl Kernel {
     pub fn kauth_listener_count(&self) -> u32 {
         // SAFETY: no arguments.
         unsafe { ffi::xsim_kauth_listener_count() }
+    }
+
+    /// Registers a FILEOP listener of another kext (its calls are counted in
+    /// `kauth.other_listener_calls`); false when all 15 slots are taken.
+    pub fn kauth_listen_other(&self) -> bool {
+        // SAFETY: no arguments.
+        unsafe { ffi::xsim_kauth_listen_other() }
+    }
+
+    /// Unregisters every listener [`Kernel::kauth_listen_other`] registered.
+    pub fn kauth_unlisten_others(&self) {
+        // SAFETY: no arguments.
+        unsafe { ffi::xsim_kauth_unlisten_others() }
     }
 
     /// The next FILEOP caller that reads a live slot parks after reading it and calls the old

@@ -224,3 +224,31 @@ void xsim_kauth_reset()
     sStragglerArmed = false;
     sStragglerParkedOn = nullptr;
 }
+
+/* ---- other kexts' listeners, to fill the scope's slots ---- */
+
+static std::vector<kauth_listener_t> sOtherListeners;
+
+static int otherKextListener(kauth_cred_t, void *, kauth_action_t, uintptr_t, uintptr_t, uintptr_t,
+                             uintptr_t)
+{
+    xsim_count("kauth.other_listener_calls");
+    return KAUTH_RESULT_DEFER;
+}
+
+extern "C" bool xsim_kauth_listen_other(void)
+{
+    kauth_listener_t listener = kauth_listen_scope(KAUTH_SCOPE_FILEOP, &otherKextListener, nullptr);
+    if (listener) {
+        sOtherListeners.push_back(listener);
+    }
+    return listener != nullptr;
+}
+
+extern "C" void xsim_kauth_unlisten_others(void)
+{
+    for (kauth_listener_t listener : sOtherListeners) {
+        kauth_unlisten_scope(listener);
+    }
+    sOtherListeners.clear();
+}

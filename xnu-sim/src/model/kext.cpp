@@ -380,6 +380,7 @@ extern "C" void xsim_boot(void)
 extern "C" void xsim_shutdown(void)
 {
     xsim_tasks_kill_all();
+    xsim_kauth_unlisten_others();
     std::vector<std::string> loaded;
     {
         std::lock_guard<std::mutex> guard(sKextLock);

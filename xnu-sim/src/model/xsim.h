@@ -53,6 +53,10 @@ int32_t xsim_close(uint64_t connection);
 uint32_t xsim_fileop(int32_t action, uintptr_t arg0, uintptr_t arg1, uintptr_t arg2,
                      uintptr_t arg3);
 uint32_t xsim_kauth_listener_count(void);
+/* Registers a listener of another kext (counted in "kauth.other_listener_calls"); false when
+ * the scope is full. xsim_kauth_unlisten_others removes them all (shutdown does too). */
+bool xsim_kauth_listen_other(void);
+void xsim_kauth_unlisten_others(void);
 /* The next FILEOP caller that reads a live slot parks after reading it, and calls the old
  * callback with the old idata once kauth_unlisten_scope has cleared that slot. */
 void xsim_kauth_arm_straggler(void);

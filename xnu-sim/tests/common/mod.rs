@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
+#[allow(unused_imports)]
 pub use rustkext::abi::{Selector, Stats, PATH_FILTER_SIZE, STATS_SIZE};
 pub use xnu_sim::codes::*;
+#[allow(unused_imports)]
 pub use xnu_sim::{fileop, CallOutput, Connection, Kernel, Property, TaskId};
 
 pub const SERVICE: &str = "org_rustkext_Service";
