@@ -204,8 +204,27 @@ void xsim_kauth_stop_end(const char *className)
     }
 }
 
+void xsim_kauth_forget_listeners()
+{
+    std::lock_guard<std::mutex> guard(sScopeLock);
+    std::vector<kauth_listener *> kept;
+    for (kauth_listener *listener : sListeners) {
+        bool registered = false;
+        for (Slot &slot : sSlots) {
+            registered |= slot.listener.load() == listener;
+        }
+        if (registered || listener->inFlight.load() > 0) {
+            kept.push_back(listener);
+        } else {
+            delete listener;
+        }
+    }
+    sListeners = kept;
+}
+
 void xsim_kauth_reset()
 {
+    xsim_kauth_forget_listeners();
     std::lock_guard<std::mutex> guard(sScopeLock);
     for (Slot &slot : sSlots) {
         if (slot.listener.load()) {
@@ -214,12 +233,6 @@ void xsim_kauth_reset()
         slot.callback.store(nullptr);
         slot.idata.store(nullptr);
     }
-    for (kauth_listener *listener : sListeners) {
-        if (listener->inFlight.load() == 0) {
-            delete listener;
-        }
-    }
-    sListeners.clear();
     std::lock_guard<std::mutex> held(sStragglerLock);
     sStragglerArmed = false;
     sStragglerParkedOn = nullptr;

@@ -345,18 +345,33 @@ extern "C" int64_t xsim_instance_count(const char *className)
     return meta ? (int64_t)meta->getInstanceCount() : -1;
 }
 
-void xsim_kexts_reset()
+/* Drops the definitions (and personalities) of every kext that is not loaded. */
+void xsim_kexts_forget_unloaded()
 {
     std::lock_guard<std::mutex> guard(sKextLock);
-    for (auto &entry : sKexts) {
-        if (entry.second.loaded) {
-            xsim_violation("boot with kext %s still loaded", entry.first.c_str());
+    for (auto it = sKexts.begin(); it != sKexts.end();) {
+        if (it->second.loaded) {
+            ++it;
+            continue;
         }
-        for (Personality &p : entry.second.personalities) {
+        for (Personality &p : it->second.personalities) {
             p.properties->release();
         }
+        it = sKexts.erase(it);
     }
-    sKexts.clear();
+}
+
+void xsim_kexts_reset()
+{
+    {
+        std::lock_guard<std::mutex> guard(sKextLock);
+        for (auto &entry : sKexts) {
+            if (entry.second.loaded) {
+                xsim_violation("boot with kext %s still loaded", entry.first.c_str());
+            }
+        }
+    }
+    xsim_kexts_forget_unloaded();
     std::lock_guard<std::mutex> busy(sBusyLock);
     sClockNs = 0;
     sQuietSinceNs = 0;
@@ -395,4 +410,7 @@ extern "C" void xsim_shutdown(void)
         xsim_wait_quiet(30000);
         xsim_advance_clock_ns(kAutounloadQuietNs);
     }
+    xsim_wait_quiet(30000);
+    xsim_kexts_forget_unloaded();
+    xsim_kauth_forget_listeners();
 }

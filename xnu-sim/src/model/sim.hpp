@@ -86,6 +86,8 @@ void xsim_kauth_stop_end(const char *className);
 void xsim_log_reset();
 void xsim_counters_reset();
 void xsim_kauth_reset();
+void xsim_kauth_forget_listeners();
+void xsim_kexts_forget_unloaded();
 void xsim_tasks_reset();
 void xsim_tasks_kill_all();
 void xsim_kexts_reset();
