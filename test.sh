@@ -32,6 +32,14 @@ step "kext-check: bad objects rejected (SSE, x87, arm64e FP/SIMD, undeclared imp
 cargo test -p kext-check
 
 # ---- xnu-sim: scenarios, then under AddressSanitizer ----
+step "xnu-sim: scenarios (the unmodified shim and Rust core on the kernel model)"
+cargo test -p xnu-sim
+step "xnu-sim: the same scenarios under AddressSanitizer (C++ and Rust instrumented, leaks checked)"
+# -Zsanitizer is unstable: RUSTC_BOOTSTRAP lets the stable toolchain take it; rustup ships the
+# runtime. Its own target dir, because every crate is rebuilt instrumented.
+RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zsanitizer=address" ASAN_OPTIONS="detect_leaks=1" \
+    CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/xnu-sim-asan" \
+    cargo test -p xnu-sim --target "$(rustc -vV | sed -n 's/^host: //p')"
 
 # ---- userclient-test: harness on the simulator; macOS backend type-check ----
 
