@@ -42,5 +42,14 @@ RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zsanitizer=address" ASAN_OPTIONS="detect_leaks=1" 
     cargo test -p xnu-sim --target "$(rustc -vV | sed -n 's/^host: //p')"
 
 # ---- userclient-test: harness on the simulator; macOS backend type-check ----
+step "userclient-test: every scenario on xnu-sim, failing-backend, CLI and JSON report tests"
+cargo test -p userclient-test
+if [ "$(uname -s)" = Linux ]; then
+    # macOS compiles the iokit backend in the step above; here it is type-checked for the target.
+    step "userclient-test: type-check of the IOKit.framework backend for x86_64-apple-darwin"
+    env -u KERNEL_HEADERS CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/darwin-check" \
+        RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 /usr/bin/cargo check -q -p userclient-test \
+        --no-default-features -Zbuild-std=std,panic_abort --target x86_64-apple-darwin
+fi
 
 step "all test suites passed"

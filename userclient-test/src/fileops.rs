@@ -10,6 +10,10 @@ use crate::codes::{
 use std::fs;
 use std::path::{Path, PathBuf};
 
+/// `arg2` flag of CLOSE: the file was written (`KAUTH_FILEOP_CLOSE_MODIFIED`, `1 << 1` in
+/// `sys/kauth.h`).
+pub const KAUTH_FILEOP_CLOSE_MODIFIED: usize = 1 << 1;
+
 /// One file-system operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileOp {

@@ -4,14 +4,16 @@
 
 use crate::backend::{Backend, Call, CallOutput, Connection, Holder, UnloadAnswer, User};
 use crate::codes::IOReturn;
-use crate::fileops::FileOp;
+use crate::codes::{KAUTH_FILEOP_RENAME, KAUTH_FILEOP_WILL_RENAME};
+use crate::fileops::{FileEvent, FileOp, KAUTH_FILEOP_CLOSE_MODIFIED};
 use rustkext::abi::{CONNECT_TYPE_DEFAULT, SERVICE_CLASS, USER_CLIENT_CLASS};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
-use xnu_sim::{Kernel, TaskId};
+use xnu_sim::{FileopArg, Kernel, TaskId};
 
 /// The uid of the simulated non-administrator (the first user account on macOS).
 pub const NON_ADMIN_UID: u32 = 501;
@@ -70,6 +72,49 @@ impl SimBackend {
             && self.kernel.instance_count(SERVICE_CLASS) == 0
             && self.kernel.instance_count(USER_CLIENT_CLASS) == 0
     }
+}
+
+impl SimBackend {
+    /// Fires one FILEOP event with the arguments xnu passes for it (`kauth_authorize_fileop`):
+    /// OPEN, CLOSE, DELETE: arg0 vnode, arg1 path (CLOSE: arg2 flags); WILL_RENAME: arg0 vnode,
+    /// arg1 from, arg2 to; RENAME: arg0 from, arg1 to. Vnodes are 0, as in `Kernel::fileop_path`:
+    /// the listener must never read them.
+    fn fire(&self, event: &FileEvent) -> Result<u32, String> {
+        let path = utf8(&event.path)?;
+        let second = event.second.as_deref().map(utf8).transpose()?;
+        let action = u32::try_from(event.action).map_err(|_| format!("action {}", event.action))?;
+        let vnode = FileopArg::Value(0);
+        let called = if event.action == KAUTH_FILEOP_RENAME {
+            let to = second.ok_or("RENAME without a destination")?;
+            self.kernel
+                .fileop(action, FileopArg::Path(path), FileopArg::Path(to), 0, 0)
+        } else if event.action == KAUTH_FILEOP_WILL_RENAME {
+            let to = CString::new(second.ok_or("WILL_RENAME without a destination")?)
+                .map_err(|e| e.to_string())?;
+            // `to` outlives the call, as the kernel's path buffer does.
+            self.kernel.fileop(
+                action,
+                vnode,
+                FileopArg::Path(path),
+                to.as_ptr() as usize,
+                0,
+            )
+        } else {
+            let flags = if event.modified {
+                KAUTH_FILEOP_CLOSE_MODIFIED
+            } else {
+                0
+            };
+            self.kernel
+                .fileop(action, vnode, FileopArg::Path(path), flags, 0)
+        };
+        Ok(called)
+    }
+}
+
+fn utf8(p: &Path) -> Result<&str, String> {
+    p.to_str()
+        .ok_or_else(|| format!("{} is not UTF-8", p.display()))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -182,9 +227,10 @@ impl Backend for SimBackend {
 
     fn file_ops(&self, ops: &[FileOp]) -> Result<(), String> {
         for event in ops.iter().flat_map(FileOp::events) {
-            let path = event.path.to_str().ok_or("path is not UTF-8")?;
-            let second = event.second.as_deref().and_then(|p| p.to_str());
-            self.kernel.fileop(event.action, path, second);
+            let called = self.fire(&event)?;
+            if called == 0 {
+                return Err(format!("no kauth FILEOP listener was called for {event:?}"));
+            }
         }
         Ok(())
     }
