@@ -32,7 +32,13 @@ fn compiler() -> String {
     if found { clang } else { "c++" }.to_string()
 }
 
-fn archive(name: &str, module: Option<&str>, files: &[PathBuf], manifest: &Path, kernel_flags: bool) {
+fn archive(
+    name: &str,
+    module: Option<&str>,
+    files: &[PathBuf],
+    manifest: &Path,
+    kernel_flags: bool,
+) {
     let sanitize = env::var("CARGO_CFG_SANITIZE").unwrap_or_default();
     let mut build = cc::Build::new();
     build
@@ -78,8 +84,20 @@ fn main() {
     println!("cargo:rerun-if-env-changed=CXX");
 
     archive("xnusim_model", None, &sources(&model), &manifest, false);
-    archive("xnusim_shim", Some("rustkext"), &sources(&shim), &manifest, true);
-    archive("xnusim_fixture", Some("xnusim.fallback"), &sources(&fixtures), &manifest, true);
+    archive(
+        "xnusim_shim",
+        Some("rustkext"),
+        &sources(&shim),
+        &manifest,
+        true,
+    );
+    archive(
+        "xnusim_fixture",
+        Some("xnusim.fallback"),
+        &sources(&fixtures),
+        &manifest,
+        true,
+    );
     println!("cargo:rustc-link-search=native={}", out.display());
     println!("cargo:rustc-link-lib=dylib=stdc++");
     println!("cargo:rustc-link-lib=dylib=pthread");

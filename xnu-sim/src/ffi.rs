@@ -13,8 +13,17 @@ extern "C" {
 
     pub fn xsim_kext_define(bundle_id: *const c_char, module: *const c_char) -> i32;
     pub fn xsim_kext_personality(bundle_id: *const c_char, name: *const c_char);
-    pub fn xsim_kext_property_string(bundle_id: *const c_char, key: *const c_char, value: *const c_char);
-    pub fn xsim_kext_property_number(bundle_id: *const c_char, key: *const c_char, value: u64, bits: u32);
+    pub fn xsim_kext_property_string(
+        bundle_id: *const c_char,
+        key: *const c_char,
+        value: *const c_char,
+    );
+    pub fn xsim_kext_property_number(
+        bundle_id: *const c_char,
+        key: *const c_char,
+        value: u64,
+        bits: u32,
+    );
     pub fn xsim_kext_property_bool(bundle_id: *const c_char, key: *const c_char, value: bool);
     pub fn xsim_kext_load(bundle_id: *const c_char) -> i32;
     pub fn xsim_kext_unload(bundle_id: *const c_char) -> i32;
@@ -24,7 +33,12 @@ extern "C" {
 
     pub fn xsim_task_spawn(euid: u32, name: *const c_char) -> u32;
     pub fn xsim_task_kill(task: u32);
-    pub fn xsim_open(task: u32, class_name: *const c_char, connect_type: u32, connection: *mut u64) -> i32;
+    pub fn xsim_open(
+        task: u32,
+        class_name: *const c_char,
+        connect_type: u32,
+        connection: *mut u64,
+    ) -> i32;
     pub fn xsim_call(
         connection: u64,
         selector: u32,

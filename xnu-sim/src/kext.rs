@@ -52,7 +52,10 @@ pub struct KextSpec {
 
 /// Defaults build.sh substitutes into the Info.plist template.
 pub const TEMPLATE_DEFAULTS: [(&str, &str); 3] = [
-    ("$(PRODUCT_BUNDLE_IDENTIFIER)", rustkext::abi::DEFAULT_BUNDLE_ID),
+    (
+        "$(PRODUCT_BUNDLE_IDENTIFIER)",
+        rustkext::abi::DEFAULT_BUNDLE_ID,
+    ),
     ("$(EXECUTABLE_NAME)", "RustKext"),
     ("$(BUNDLE_VERSION)", "0.1.0"),
 ];
@@ -97,10 +100,17 @@ impl KextSpec {
                     };
                     properties.push((key.clone(), property));
                 }
-                personalities.push(Personality { name: name.clone(), properties });
+                personalities.push(Personality {
+                    name: name.clone(),
+                    properties,
+                });
             }
         }
-        Ok(KextSpec { bundle_id, module: module.to_string(), personalities })
+        Ok(KextSpec {
+            bundle_id,
+            module: module.to_string(),
+            personalities,
+        })
     }
 
     /// Applies `overrides` to every personality.
@@ -124,10 +134,28 @@ mod tests {
         assert_eq!(spec.bundle_id, "org.rustkext.RustKext");
         assert_eq!(spec.personalities.len(), 1);
         let p = &spec.personalities[0];
-        let get = |k: &str| p.properties.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-        assert_eq!(get("IOClass"), Some(Property::String("org_rustkext_Service".into())));
-        assert_eq!(get("IOProviderClass"), Some(Property::String("IOResources".into())));
-        assert_eq!(get("IOMatchCategory"), Some(Property::String("org.rustkext.RustKext".into())));
-        assert_eq!(get("IOUserClientClass"), None, "a refusal must never fall back");
+        let get = |k: &str| {
+            p.properties
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(
+            get("IOClass"),
+            Some(Property::String("org_rustkext_Service".into()))
+        );
+        assert_eq!(
+            get("IOProviderClass"),
+            Some(Property::String("IOResources".into()))
+        );
+        assert_eq!(
+            get("IOMatchCategory"),
+            Some(Property::String("org.rustkext.RustKext".into()))
+        );
+        assert_eq!(
+            get("IOUserClientClass"),
+            None,
+            "a refusal must never fall back"
+        );
     }
 }

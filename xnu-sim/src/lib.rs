@@ -109,7 +109,9 @@ fn c(s: &str) -> CString {
 impl Kernel {
     /// Waits for the previous kernel of this process to go, then boots a fresh one.
     pub fn boot() -> Kernel {
-        let world = WORLD.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let world = WORLD
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         // SAFETY: the world lock is held; boot resets model state no other thread touches now.
         unsafe { ffi::xsim_boot() };
         Kernel { _world: world }
@@ -121,7 +123,11 @@ impl Kernel {
         let module = c(&spec.module);
         // SAFETY: both pointers are valid NUL-terminated strings for the call.
         let defined = unsafe { ffi::xsim_kext_define(bundle.as_ptr(), module.as_ptr()) };
-        assert_eq!(defined, 0, "xnu-sim: cannot define {} (module {} unknown, or loaded)", spec.bundle_id, spec.module);
+        assert_eq!(
+            defined, 0,
+            "xnu-sim: cannot define {} (module {} unknown, or loaded)",
+            spec.bundle_id, spec.module
+        );
         for personality in &spec.personalities {
             let name = c(&personality.name);
             // SAFETY: valid strings; the kext was just defined.
@@ -133,7 +139,13 @@ impl Kernel {
                     Property::String(s) => {
                         let s = c(s);
                         // SAFETY: see above.
-                        unsafe { ffi::xsim_kext_property_string(bundle.as_ptr(), key.as_ptr(), s.as_ptr()) }
+                        unsafe {
+                            ffi::xsim_kext_property_string(
+                                bundle.as_ptr(),
+                                key.as_ptr(),
+                                s.as_ptr(),
+                            )
+                        }
                     }
                     // SAFETY: see above.
                     Property::Number(n) => unsafe {
@@ -250,7 +262,12 @@ impl Kernel {
     }
 
     /// The same for any service class.
-    pub fn open_service(&self, t: TaskId, class: &str, connect_type: u32) -> Result<Connection, IOReturn> {
+    pub fn open_service(
+        &self,
+        t: TaskId,
+        class: &str,
+        connect_type: u32,
+    ) -> Result<Connection, IOReturn> {
         let class = c(class);
         let mut connection = 0u64;
         // SAFETY: valid string and out pointer for the call.
@@ -308,9 +325,24 @@ impl Kernel {
         unsafe { ffi::xsim_close(c.0) }
     }
 
-    /// One FILEOP event on the calling thread, as kauth delivers it (`arg0`..`arg3`); returns how
-    /// many listeners were called. Paths are C strings valid only during the call.
-    pub fn fileop(&self, action: u32, args: [FileopArg<'_>; 4]) -> u32 {
+    /// One FILEOP event on the calling thread; returns how many listeners were called. `arg0`
+    /// and `arg1` may be paths (C strings valid only during the call), `arg2` and `arg3` are raw.
+    pub fn fileop(
+        &self,
+        action: u32,
+        arg0: FileopArg<'_>,
+        arg1: FileopArg<'_>,
+        arg2: usize,
+        arg3: usize,
+    ) -> u32 {
+        self.fileop_args(
+            action,
+            [arg0, arg1, FileopArg::Value(arg2), FileopArg::Value(arg3)],
+        )
+    }
+
+    /// The same with any of the four arguments a path (WILL_RENAME carries one in `arg2`).
+    pub fn fileop_args(&self, action: u32, args: [FileopArg<'_>; 4]) -> u32 {
         let held: Vec<Option<CString>> = args.iter().map(|&a| arg_cstring(a)).collect();
         let raw: Vec<usize> = args
             .iter()
@@ -327,17 +359,32 @@ impl Kernel {
 
     /// A FILEOP event with a path in arg1, as OPEN, CLOSE, EXEC and WILL_RENAME carry it.
     pub fn fileop_path(&self, action: u32, path: &str) -> u32 {
-        self.fileop(action, [FileopArg::Value(0), FileopArg::Path(path), FileopArg::Value(0), FileopArg::Value(0)])
+        self.fileop(action, FileopArg::Value(0), FileopArg::Path(path), 0, 0)
     }
 
     /// `events_per_thread` FILEOP events (action, path in arg1) on each of `threads` threads at
     /// once; returns the number of listener calls made.
-    pub fn fileop_storm(&self, threads: usize, events_per_thread: usize, action: u32, path: &str) -> u64 {
+    pub fn fileop_storm(
+        &self,
+        threads: usize,
+        events_per_thread: usize,
+        action: u32,
+        path: &str,
+    ) -> u64 {
         std::thread::scope(|s| {
             let workers: Vec<_> = (0..threads)
-                .map(|_| s.spawn(|| (0..events_per_thread).map(|_| u64::from(self.fileop_path(action, path))).sum::<u64>()))
+                .map(|_| {
+                    s.spawn(|| {
+                        (0..events_per_thread)
+                            .map(|_| u64::from(self.fileop_path(action, path)))
+                            .sum::<u64>()
+                    })
+                })
                 .collect();
-            workers.into_iter().map(|w| w.join().expect("storm thread")).sum()
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("storm thread"))
+                .sum()
         })
     }
 
@@ -383,7 +430,9 @@ impl Kernel {
             .map(|i| {
                 let mut buffer = vec![0u8; 1024];
                 // SAFETY: the buffer is valid for its length; the model NUL-terminates.
-                let len = unsafe { ffi::xsim_log_line(i, buffer.as_mut_ptr() as *mut c_char, buffer.len()) };
+                let len = unsafe {
+                    ffi::xsim_log_line(i, buffer.as_mut_ptr() as *mut c_char, buffer.len())
+                };
                 buffer.truncate(len.min(buffer.len() - 1));
                 String::from_utf8_lossy(&buffer).into_owned()
             })

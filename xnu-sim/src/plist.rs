@@ -64,7 +64,10 @@ impl Parser<'_> {
     }
 
     fn text_until(&mut self, closing: &str) -> Result<String, String> {
-        let end = self.rest.find(closing).ok_or_else(|| format!("missing {closing}"))?;
+        let end = self
+            .rest
+            .find(closing)
+            .ok_or_else(|| format!("missing {closing}"))?;
         let raw = &self.rest[..end];
         self.rest = &self.rest[end + closing.len()..];
         Ok(raw
@@ -116,7 +119,9 @@ impl Parser<'_> {
                     Some(hex) => i64::from_str_radix(hex, 16),
                     None => text.parse(),
                 };
-                parsed.map(Value::Integer).map_err(|e| format!("integer {text:?}: {e}"))
+                parsed
+                    .map(Value::Integer)
+                    .map_err(|e| format!("integer {text:?}: {e}"))
             }
             "true/" => Ok(Value::Bool(true)),
             "false/" => Ok(Value::Bool(false)),
@@ -138,10 +143,16 @@ mod tests {
         let v = parse(doc).unwrap();
         assert_eq!(v.get("a").and_then(Value::as_str), Some("x & y"));
         assert_eq!(v.get("n"), Some(&Value::Integer(64)));
-        assert_eq!(v.get("d").and_then(|d| d.get("f")), Some(&Value::Bool(false)));
+        assert_eq!(
+            v.get("d").and_then(|d| d.get("f")),
+            Some(&Value::Bool(false))
+        );
         assert_eq!(
             v.get("l"),
-            Some(&Value::Array(vec![Value::Integer(16), Value::String(String::new())]))
+            Some(&Value::Array(vec![
+                Value::Integer(16),
+                Value::String(String::new())
+            ]))
         );
     }
 

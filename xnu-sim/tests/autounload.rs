@@ -7,7 +7,10 @@ use std::time::Duration;
 
 fn assert_autounloads_after_quiet(k: &Kernel) {
     assert!(k.wait_quiet(QUIET));
-    assert!(k.kext_loaded(), "the kernel unloads only after the registry has been quiet");
+    assert!(
+        k.kext_loaded(),
+        "the kernel unloads only after the registry has been quiet"
+    );
     assert_eq!(k.service_count(), 0);
     assert_eq!(k.instance_count(SERVICE), 0);
     assert_eq!(k.instance_count(CLIENT), 0);
@@ -19,7 +22,10 @@ fn assert_autounloads_after_quiet(k: &Kernel) {
     assert_gone(k);
     assert_eq!(k.counter("kext.unloaded:autounload"), 1);
     assert_eq!(log_count(k, "RustKext: module stop"), 1);
-    assert_eq!(log_count(k, "last client closed after an unload request"), 1);
+    assert_eq!(
+        log_count(k, "last client closed after an unload request"),
+        1
+    );
 }
 
 #[test]
@@ -50,13 +56,21 @@ fn process_death_after_refused_unload_self_terminates_then_autounloads() {
     let b = k.open(second, 0).unwrap();
     let c = k.open(second, 0).unwrap();
     assert_eq!(k.request_unload(), KIO_RETURN_UNSUPPORTED);
-    assert!(log_has(&k, "(second)"), "the refusal names the clients: {:#?}", k.log_lines());
+    assert!(
+        log_has(&k, "(second)"),
+        "the refusal names the clients: {:#?}",
+        k.log_lines()
+    );
 
     k.kill_task(first);
     assert!(k.wait_quiet(QUIET));
     assert_eq!(k.counter("clientDied"), 1);
     assert_intact(&k);
-    assert_eq!(ping(&k, a, 1), Err(MACH_SEND_INVALID_DEST), "a dead task's connection is gone");
+    assert_eq!(
+        ping(&k, a, 1),
+        Err(MACH_SEND_INVALID_DEST),
+        "a dead task's connection is gone"
+    );
     assert_eq!(ping(&k, b, 1), Ok(2));
 
     k.kill_task(second);
@@ -88,5 +102,9 @@ fn the_kext_reloads_after_autounload() {
     assert_intact(&k);
     let c = k.open(task, 0).unwrap();
     let (_, open, pending) = client_info(&k, c).unwrap();
-    assert_eq!((open, pending), (1, 0), "a reloaded kext starts with no pending unload");
+    assert_eq!(
+        (open, pending),
+        (1, 0),
+        "a reloaded kext starts with no pending unload"
+    );
 }

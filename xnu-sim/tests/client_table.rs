@@ -6,7 +6,8 @@ use common::*;
 #[test]
 fn full_table_refuses_with_no_resources_until_a_client_closes() {
     let k = Kernel::boot();
-    k.load_kext_with(&[("RustKextMaxClients", Property::Number(3))]).unwrap();
+    k.load_kext_with(&[("RustKextMaxClients", Property::Number(3))])
+        .unwrap();
     let task = k.spawn_task(USER);
     let open: Vec<_> = (0..3).map(|_| k.open(task, 0).unwrap()).collect();
     assert_eq!(k.open(task, 0), Err(KIO_RETURN_NO_RESOURCES));
@@ -31,13 +32,16 @@ fn default_table_holds_64_clients() {
     assert!(k.wait_quiet(QUIET));
     assert_eq!(k.counter("clientDied"), 64);
     assert_eq!(k.instance_count(CLIENT), 0);
-    assert!(open.iter().all(|&c| ping(&k, c, 0) == Err(MACH_SEND_INVALID_DEST)));
+    assert!(open
+        .iter()
+        .all(|&c| ping(&k, c, 0) == Err(MACH_SEND_INVALID_DEST)));
 }
 
 #[test]
 fn max_clients_above_64_is_clamped() {
     let k = Kernel::boot();
-    k.load_kext_with(&[("RustKextMaxClients", Property::Number(1000))]).unwrap();
+    k.load_kext_with(&[("RustKextMaxClients", Property::Number(1000))])
+        .unwrap();
     let task = k.spawn_task(USER);
     for _ in 0..64 {
         k.open(task, 0).unwrap();

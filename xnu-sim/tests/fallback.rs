@@ -9,12 +9,19 @@ const BUNDLE: &str = "org.xnusim.test.Fallback";
 const FALLBACK_SERVICE: &str = "xnusim_FallbackService";
 const FALLBACK_CLIENT: &str = "xnusim_FallbackClient";
 
-fn personality(name: &str, category: &str, user_client_class: Option<&str>) -> xnu_sim::Personality {
+fn personality(
+    name: &str,
+    category: &str,
+    user_client_class: Option<&str>,
+) -> xnu_sim::Personality {
     let mut p = xnu_sim::Personality {
         name: name.into(),
         properties: vec![
             ("IOClass".into(), Property::String(FALLBACK_SERVICE.into())),
-            ("IOProviderClass".into(), Property::String("IOResources".into())),
+            (
+                "IOProviderClass".into(),
+                Property::String("IOResources".into()),
+            ),
             ("IOResourceMatch".into(), Property::String("IOKit".into())),
             ("IOMatchCategory".into(), Property::String(category.into())),
         ],
@@ -26,32 +33,58 @@ fn personality(name: &str, category: &str, user_client_class: Option<&str>) -> x
 }
 
 fn load(k: &Kernel, personalities: Vec<xnu_sim::Personality>) {
-    k.define_kext(&xnu_sim::KextSpec { bundle_id: BUNDLE.into(), module: "xnusim.fallback".into(), personalities });
+    k.define_kext(&xnu_sim::KextSpec {
+        bundle_id: BUNDLE.into(),
+        module: "xnusim.fallback".into(),
+        personalities,
+    });
     assert_eq!(k.load_bundle(BUNDLE), Ok(()));
 }
 
 #[test]
 fn user_client_class_fallback_opens_and_its_failures_have_the_kernel_codes() {
     let k = Kernel::boot();
-    load(&k, vec![personality("Fallback", BUNDLE, Some(FALLBACK_CLIENT))]);
+    load(
+        &k,
+        vec![personality("Fallback", BUNDLE, Some(FALLBACK_CLIENT))],
+    );
     assert_eq!(k.instance_count(FALLBACK_SERVICE), 1);
     let task = k.spawn_task(USER);
 
     let c = k.open_service(task, FALLBACK_SERVICE, 0).unwrap();
     assert_eq!(k.call(c, 0, &[21], &[], 1, 0).unwrap().scalars, vec![42]);
     // The kernel's dispatch check: each count exactly.
-    assert_eq!(k.call(c, 0, &[21, 1], &[], 1, 0), Err(KIO_RETURN_BAD_ARGUMENT));
-    assert_eq!(k.call(c, 0, &[21], &[1], 1, 0), Err(KIO_RETURN_BAD_ARGUMENT));
+    assert_eq!(
+        k.call(c, 0, &[21, 1], &[], 1, 0),
+        Err(KIO_RETURN_BAD_ARGUMENT)
+    );
+    assert_eq!(
+        k.call(c, 0, &[21], &[1], 1, 0),
+        Err(KIO_RETURN_BAD_ARGUMENT)
+    );
     assert_eq!(k.call(c, 0, &[21], &[], 2, 0), Err(KIO_RETURN_BAD_ARGUMENT));
     assert_eq!(k.call(c, 0, &[21], &[], 1, 4), Err(KIO_RETURN_BAD_ARGUMENT));
     // No dispatch entry: the base refuses.
     assert_eq!(k.call(c, 1, &[], &[], 0, 0), Err(KIO_RETURN_UNSUPPORTED));
-    assert_eq!(k.call(c, 1, &[], &vec![0; 5000], 0, 0), Err(KIO_RETURN_IPC_ERROR));
+    assert_eq!(
+        k.call(c, 1, &[], &vec![0; 5000], 0, 0),
+        Err(KIO_RETURN_IPC_ERROR)
+    );
 
     // initWithTask failure → kIOReturnBadArgument; start failure → kIOReturnUnsupported.
-    assert_eq!(k.open_service(task, FALLBACK_SERVICE, 1), Err(KIO_RETURN_BAD_ARGUMENT));
-    assert_eq!(k.open_service(task, FALLBACK_SERVICE, 2), Err(KIO_RETURN_UNSUPPORTED));
-    assert_eq!(k.instance_count(FALLBACK_CLIENT), 1, "failed opens leave no client");
+    assert_eq!(
+        k.open_service(task, FALLBACK_SERVICE, 1),
+        Err(KIO_RETURN_BAD_ARGUMENT)
+    );
+    assert_eq!(
+        k.open_service(task, FALLBACK_SERVICE, 2),
+        Err(KIO_RETURN_UNSUPPORTED)
+    );
+    assert_eq!(
+        k.instance_count(FALLBACK_CLIENT),
+        1,
+        "failed opens leave no client"
+    );
 
     assert_eq!(k.close(c), KIO_RETURN_SUCCESS);
     assert!(k.wait_quiet(QUIET));
@@ -60,18 +93,29 @@ fn user_client_class_fallback_opens_and_its_failures_have_the_kernel_codes() {
 
 #[test]
 fn without_a_usable_user_client_class_open_fails() {
-    for (class, code) in [(None, KIO_RETURN_UNSUPPORTED), (Some("NoSuchClass"), KIO_RETURN_NO_MEMORY), (Some("OSString"), KIO_RETURN_UNSUPPORTED)] {
+    for (class, code) in [
+        (None, KIO_RETURN_UNSUPPORTED),
+        (Some("NoSuchClass"), KIO_RETURN_NO_MEMORY),
+        (Some("OSString"), KIO_RETURN_UNSUPPORTED),
+    ] {
         let k = Kernel::boot();
         load(&k, vec![personality("Fallback", BUNDLE, class)]);
         let task = k.spawn_task(USER);
-        assert_eq!(k.open_service(task, FALLBACK_SERVICE, 0), Err(code), "IOUserClientClass {class:?}");
+        assert_eq!(
+            k.open_service(task, FALLBACK_SERVICE, 0),
+            Err(code),
+            "IOUserClientClass {class:?}"
+        );
     }
 }
 
 #[test]
 fn base_terminate_never_refuses_and_kills_connections_without_client_close() {
     let k = Kernel::boot();
-    load(&k, vec![personality("Fallback", BUNDLE, Some(FALLBACK_CLIENT))]);
+    load(
+        &k,
+        vec![personality("Fallback", BUNDLE, Some(FALLBACK_CLIENT))],
+    );
     let task = k.spawn_task(USER);
     let a = k.open_service(task, FALLBACK_SERVICE, 0).unwrap();
     let b = k.open_service(task, FALLBACK_SERVICE, 0).unwrap();
@@ -107,7 +151,10 @@ fn one_driver_per_match_category_and_resources_must_be_published() {
         ],
     );
     assert_eq!(k.instance_count(FALLBACK_SERVICE), 2);
-    assert!(log_has(&k, "IOMatchCategory org.xnusim.test.Fallback already has a driver"));
+    assert!(log_has(
+        &k,
+        "IOMatchCategory org.xnusim.test.Fallback already has a driver"
+    ));
     assert!(log_has(&k, "resource NoSuchResource not published"));
     assert_eq!(k.unload_bundle(BUNDLE), 0);
     assert_eq!(k.instance_count(FALLBACK_SERVICE), 0);
@@ -130,10 +177,17 @@ fn unload_is_refused_in_use_while_any_instance_lives_then_autounloads() {
     hold(true);
     assert_eq!(k.unload_bundle(BUNDLE), KOS_KEXT_RETURN_IN_USE);
     assert!(k.bundle_loaded(BUNDLE), "the kext stays loaded");
-    assert_eq!(k.instance_count(FALLBACK_SERVICE), 0, "its services were terminated");
+    assert_eq!(
+        k.instance_count(FALLBACK_SERVICE),
+        0,
+        "its services were terminated"
+    );
     assert!(log_has(&k, "classes have instances (1)"));
     k.advance_clock(std::time::Duration::from_secs(3600));
-    assert!(k.bundle_loaded(BUNDLE), "no autounload while an instance lives");
+    assert!(
+        k.bundle_loaded(BUNDLE),
+        "no autounload while an instance lives"
+    );
     hold(false);
     k.advance_clock(AUTOUNLOAD);
     assert!(!k.bundle_loaded(BUNDLE));
@@ -143,7 +197,10 @@ fn unload_is_refused_in_use_while_any_instance_lives_then_autounloads() {
 #[test]
 fn unloading_one_bundle_never_touches_another() {
     let k = Kernel::boot();
-    load(&k, vec![personality("Fallback", BUNDLE, Some(FALLBACK_CLIENT))]);
+    load(
+        &k,
+        vec![personality("Fallback", BUNDLE, Some(FALLBACK_CLIENT))],
+    );
     k.load_kext().unwrap();
     let c = k.open(k.spawn_task(USER), 0).unwrap();
     assert_eq!(k.unload_bundle(BUNDLE), 0);

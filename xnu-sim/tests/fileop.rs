@@ -12,20 +12,69 @@ fn events_are_counted_by_action_and_filter() {
     let k = Kernel::boot();
     k.load_kext().unwrap();
     let c = k.open(k.spawn_task(ROOT), 0).unwrap();
-    call(&k, c, Selector::SetPathFilter, &[], &filter_bytes("/Users/")).unwrap();
+    call(
+        &k,
+        c,
+        Selector::SetPathFilter,
+        &[],
+        &filter_bytes("/Users/"),
+    )
+    .unwrap();
     let none = Value(0);
-    assert_eq!(k.fileop(fileop::OPEN, [none, Path("/Users/a/x"), none, none]), 1);
-    assert_eq!(k.fileop(fileop::CLOSE, [none, Path("/Users/a/x"), Value(2), none]), 1);
-    assert_eq!(k.fileop(fileop::RENAME, [Path("/tmp/a"), Path("/Users/b"), none, none]), 1);
-    assert_eq!(k.fileop(fileop::EXCHANGE, [Path("/tmp/a"), Path("/tmp/b"), none, none]), 1);
-    assert_eq!(k.fileop(fileop::LINK, [Path("/tmp/a"), Path("/tmp/b"), none, none]), 1);
-    assert_eq!(k.fileop(fileop::EXEC, [none, Path("/bin/sh"), none, none]), 1);
-    assert_eq!(k.fileop(fileop::DELETE, [Value(0x1234), Path("/Users/gone"), none, none]), 1);
-    assert_eq!(k.fileop(fileop::WILL_RENAME, [Value(0x1234), Path("/tmp/c"), Path("/tmp/d"), none]), 1);
-    assert_eq!(k.fileop(99, [Value(1), Value(2), Value(3), Value(4)]), 1);
+    assert_eq!(
+        k.fileop_args(fileop::OPEN, [none, Path("/Users/a/x"), none, none]),
+        1
+    );
+    assert_eq!(
+        k.fileop_args(fileop::CLOSE, [none, Path("/Users/a/x"), Value(2), none]),
+        1
+    );
+    assert_eq!(
+        k.fileop_args(
+            fileop::RENAME,
+            [Path("/tmp/a"), Path("/Users/b"), none, none]
+        ),
+        1
+    );
+    assert_eq!(
+        k.fileop_args(
+            fileop::EXCHANGE,
+            [Path("/tmp/a"), Path("/tmp/b"), none, none]
+        ),
+        1
+    );
+    assert_eq!(
+        k.fileop_args(fileop::LINK, [Path("/tmp/a"), Path("/tmp/b"), none, none]),
+        1
+    );
+    assert_eq!(
+        k.fileop_args(fileop::EXEC, [none, Path("/bin/sh"), none, none]),
+        1
+    );
+    assert_eq!(
+        k.fileop_args(
+            fileop::DELETE,
+            [Value(0x1234), Path("/Users/gone"), none, none]
+        ),
+        1
+    );
+    assert_eq!(
+        k.fileop_args(
+            fileop::WILL_RENAME,
+            [Value(0x1234), Path("/tmp/c"), Path("/tmp/d"), none]
+        ),
+        1
+    );
+    assert_eq!(
+        k.fileop_args(99, [Value(1), Value(2), Value(3), Value(4)]),
+        1
+    );
     let s = stats(&k, c);
     assert_eq!(s.events, [1, 1, 1, 1, 1, 1, 1, 1, 1]);
-    assert_eq!(s.filter_matched, 4, "open, close, rename (to /Users/b) and delete: {s:?}");
+    assert_eq!(
+        s.filter_matched, 4,
+        "open, close, rename (to /Users/b) and delete: {s:?}"
+    );
     assert_eq!(s.refused_after_close, 0);
     assert_eq!(s.version, rustkext::abi::STATS_VERSION);
     assert_eq!(s.size as usize, STATS_SIZE);
@@ -66,9 +115,20 @@ fn storms_during_stop_never_run_a_callback_after_stop_returns() {
         });
         assert_eq!(code, 0, "round {round}");
         assert_gone(&k);
-        assert!(k.counter("kauth.callbacks") > 0, "round {round}: the storm reached the kext");
-        assert_eq!(k.counter("kauth.callbacks_entered_after_stop"), 0, "round {round}");
-        assert_eq!(k.counter("kauth.callbacks_running_after_stop"), 0, "round {round}");
+        assert!(
+            k.counter("kauth.callbacks") > 0,
+            "round {round}: the storm reached the kext"
+        );
+        assert_eq!(
+            k.counter("kauth.callbacks_entered_after_stop"),
+            0,
+            "round {round}"
+        );
+        assert_eq!(
+            k.counter("kauth.callbacks_running_after_stop"),
+            0,
+            "round {round}"
+        );
         assert_eq!(k.fileop_path(fileop::OPEN, "/tmp/after"), 0);
     }
 }
@@ -82,7 +142,11 @@ fn a_caller_that_read_the_slot_before_unlisten_is_covered_by_stop() {
         let straggler = s.spawn(|| k.fileop_path(fileop::OPEN, "/tmp/straggler"));
         assert!(k.wait_straggler_parked(Duration::from_secs(10)));
         let code = k.request_unload();
-        assert_eq!(straggler.join().unwrap(), 1, "the old callback was called with the old idata");
+        assert_eq!(
+            straggler.join().unwrap(),
+            1,
+            "the old callback was called with the old idata"
+        );
         code
     });
     assert_eq!(code, 0);
@@ -98,7 +162,10 @@ fn a_full_scope_fails_start_and_the_kext_stays_unstarted() {
     for _ in 0..15 {
         assert!(k.kauth_listen_other());
     }
-    assert!(!k.kauth_listen_other(), "16th listener: kauth_listen_scope returns NULL");
+    assert!(
+        !k.kauth_listen_other(),
+        "16th listener: kauth_listen_scope returns NULL"
+    );
     assert_eq!(k.load_kext(), Ok(()));
     assert!(k.kext_loaded());
     assert_eq!(k.service_count(), 0);

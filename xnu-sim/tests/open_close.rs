@@ -22,12 +22,19 @@ fn open_call_close_then_unload_leaves_nothing() {
     let c = k.open(task, 0).unwrap();
     assert_eq!(k.instance_count(CLIENT), 1);
     assert_eq!(ping(&k, c, 41), Ok(42));
-    assert_eq!(call(&k, c, Selector::GetVersion, &[], &[]).unwrap().scalars, vec![1, 0, 0]);
+    assert_eq!(
+        call(&k, c, Selector::GetVersion, &[], &[]).unwrap().scalars,
+        vec![1, 0, 0]
+    );
     assert_eq!(k.close(c), KIO_RETURN_SUCCESS);
     assert!(k.wait_quiet(QUIET));
     assert_eq!(k.instance_count(CLIENT), 0);
     assert_eq!(k.counter("clientClose"), 1);
-    assert_eq!(k.counter("clientDied"), 0, "the client terminated itself in clientClose");
+    assert_eq!(
+        k.counter("clientDied"),
+        0,
+        "the client terminated itself in clientClose"
+    );
     assert_eq!(k.counter("stop:org_rustkext_UserClient"), 1);
     // The closed connection is gone at the Mach level.
     assert_eq!(ping(&k, c, 1), Err(MACH_SEND_INVALID_DEST));

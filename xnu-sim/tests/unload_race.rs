@@ -11,7 +11,9 @@ const ROUNDS: u64 = 200;
 
 /// A tiny deterministic PRNG, so that each round's timing differs but runs are repeatable.
 fn next(seed: &mut u64) -> u64 {
-    *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    *seed = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     *seed >> 33
 }
 
@@ -31,18 +33,30 @@ fn unload_racing_opens_closes_and_deaths() {
                     let task = k.spawn_task(USER);
                     loop {
                         // Opener 2 dies instead of closing: clientDied on the killing thread.
-                        let task = if opener == 2 { k.spawn_task(USER) } else { task };
+                        let task = if opener == 2 {
+                            k.spawn_task(USER)
+                        } else {
+                            task
+                        };
                         let c = match k.open(task, 0) {
                             Ok(c) => c,
                             Err(KIO_RETURN_NOT_PERMITTED) | Err(MACH_SEND_INVALID_DEST) => return,
                             Err(other) => panic!("round {round}: open returned {other:#x}"),
                         };
                         opened.fetch_add(1, Ordering::Relaxed);
-                        assert_eq!(ping(k, c, u64::from(opener)), Ok(u64::from(opener) + 1), "round {round}");
+                        assert_eq!(
+                            ping(k, c, u64::from(opener)),
+                            Ok(u64::from(opener) + 1),
+                            "round {round}"
+                        );
                         if opener == 2 {
                             k.kill_task(task);
                         } else {
-                            assert_eq!(k.close(c), KIO_RETURN_SUCCESS, "round {round}: a client was lost");
+                            assert_eq!(
+                                k.close(c),
+                                KIO_RETURN_SUCCESS,
+                                "round {round}: a client was lost"
+                            );
                         }
                     }
                 });
@@ -62,12 +76,24 @@ fn unload_racing_opens_closes_and_deaths() {
             k.advance_clock(AUTOUNLOAD);
         }
         assert_gone(&k);
-        assert_eq!(k.counter("stop:org_rustkext_Service"), round + 1, "round {round}: stopped once");
-        assert_eq!(k.counter("terminate.inactive:org_rustkext_Service"), round + 1, "round {round}: terminated once");
+        assert_eq!(
+            k.counter("stop:org_rustkext_Service"),
+            round + 1,
+            "round {round}: stopped once"
+        );
+        assert_eq!(
+            k.counter("terminate.inactive:org_rustkext_Service"),
+            round + 1,
+            "round {round}: terminated once"
+        );
     }
     let opened = opened.load(Ordering::Relaxed);
     assert_eq!(k.counter("connection.opened"), opened);
-    assert_eq!(k.counter("stop:org_rustkext_UserClient"), opened, "every client was stopped exactly once");
+    assert_eq!(
+        k.counter("stop:org_rustkext_UserClient"),
+        opened,
+        "every client was stopped exactly once"
+    );
     assert_eq!(k.counter("kauth.callbacks_running_after_stop"), 0);
     assert_eq!(accepted + refused + in_use, ROUNDS);
     eprintln!("{ROUNDS} rounds: {accepted} unloads accepted, {refused} refused, {in_use} in use; {opened} clients");

@@ -15,7 +15,11 @@ fn refused_with(n: usize) {
     assert_eq!(k.instance_count(CLIENT), n as u32);
     assert_eq!(k.counter("kext.unload_refused"), 1);
     assert_eq!(k.counter("stop:org_rustkext_Service"), 0);
-    assert!(log_has(&k, &format!("terminate refused: {n} client(s) open")), "{:#?}", k.log_lines());
+    assert!(
+        log_has(&k, &format!("terminate refused: {n} client(s) open")),
+        "{:#?}",
+        k.log_lines()
+    );
     // Still serving every client, and each sees the pending unload.
     for &c in &clients {
         assert_eq!(ping(&k, c, 7), Ok(8));
@@ -54,7 +58,10 @@ fn cancel_unload_accepts_clients_again_and_the_last_close_keeps_the_service() {
     assert_eq!(k.request_unload(), KIO_RETURN_UNSUPPORTED);
     assert_eq!(k.open(admin, 0), Err(KIO_RETURN_NOT_PERMITTED));
 
-    assert_eq!(call(&k, c, Selector::CancelUnload, &[], &[]).map(|o| o.scalars), Ok(vec![]));
+    assert_eq!(
+        call(&k, c, Selector::CancelUnload, &[], &[]).map(|o| o.scalars),
+        Ok(vec![])
+    );
     assert_eq!(client_info(&k, c).unwrap().2, 0);
     let d = k.open(admin, 0).unwrap();
     assert_eq!(k.close(c), KIO_RETURN_SUCCESS);
@@ -75,6 +82,9 @@ fn cancel_unload_is_refused_to_non_administrators() {
     let user = k.spawn_task(USER);
     let c = k.open(user, 0).unwrap();
     assert_eq!(k.request_unload(), KIO_RETURN_UNSUPPORTED);
-    assert_eq!(call(&k, c, Selector::CancelUnload, &[], &[]), Err(KIO_RETURN_NOT_PRIVILEGED));
+    assert_eq!(
+        call(&k, c, Selector::CancelUnload, &[], &[]),
+        Err(KIO_RETURN_NOT_PRIVILEGED)
+    );
     assert_eq!(client_info(&k, c).unwrap().2, 1, "still pending");
 }

@@ -18,9 +18,22 @@ pub const QUIET: Duration = Duration::from_secs(30);
 pub const AUTOUNLOAD: Duration = Duration::from_secs(61);
 
 /// Calls `sel` with exactly its shape and the given inputs.
-pub fn call(k: &Kernel, c: Connection, sel: Selector, scalars: &[u64], bytes: &[u8]) -> Result<CallOutput, i32> {
+pub fn call(
+    k: &Kernel,
+    c: Connection,
+    sel: Selector,
+    scalars: &[u64],
+    bytes: &[u8],
+) -> Result<CallOutput, i32> {
     let shape = sel.shape();
-    k.call(c, sel as u32, scalars, bytes, shape.scalar_output_count, shape.struct_output_size)
+    k.call(
+        c,
+        sel as u32,
+        scalars,
+        bytes,
+        shape.scalar_output_count,
+        shape.struct_output_size,
+    )
 }
 
 pub fn ping(k: &Kernel, c: Connection, x: u64) -> Result<u64, i32> {
@@ -29,7 +42,8 @@ pub fn ping(k: &Kernel, c: Connection, x: u64) -> Result<u64, i32> {
 
 /// GetClientInfo: (client id, open clients, unload pending).
 pub fn client_info(k: &Kernel, c: Connection) -> Result<(u64, u64, u64), i32> {
-    call(k, c, Selector::GetClientInfo, &[], &[]).map(|out| (out.scalars[0], out.scalars[1], out.scalars[2]))
+    call(k, c, Selector::GetClientInfo, &[], &[])
+        .map(|out| (out.scalars[0], out.scalars[1], out.scalars[2]))
 }
 
 pub fn stats(k: &Kernel, c: Connection) -> Stats {
@@ -46,7 +60,11 @@ pub fn filter_bytes(prefix: &str) -> Vec<u8> {
 
 /// Asserts the kext is gone and nothing of it is alive.
 pub fn assert_gone(k: &Kernel) {
-    assert!(!k.kext_loaded(), "kext still loaded; log: {:#?}", k.log_lines());
+    assert!(
+        !k.kext_loaded(),
+        "kext still loaded; log: {:#?}",
+        k.log_lines()
+    );
     assert_eq!(k.service_count(), 0);
     assert_eq!(k.instance_count(SERVICE), 0);
     assert_eq!(k.instance_count(CLIENT), 0);
