@@ -8,7 +8,6 @@ use crate::codes::{KAUTH_FILEOP_RENAME, KAUTH_FILEOP_WILL_RENAME};
 use crate::fileops::{FileEvent, FileOp, KAUTH_FILEOP_CLOSE_MODIFIED};
 use rustkext::abi::{CONNECT_TYPE_DEFAULT, SERVICE_CLASS, USER_CLIENT_CLASS};
 use std::collections::HashMap;
-use std::ffi::CString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -84,31 +83,25 @@ impl SimBackend {
         let second = event.second.as_deref().map(utf8).transpose()?;
         let action = u32::try_from(event.action).map_err(|_| format!("action {}", event.action))?;
         let vnode = FileopArg::Value(0);
-        let called = if event.action == KAUTH_FILEOP_RENAME {
-            let to = second.ok_or("RENAME without a destination")?;
-            self.kernel
-                .fileop(action, FileopArg::Path(path), FileopArg::Path(to), 0, 0)
+        let path = FileopArg::Path(path);
+        let second = || {
+            second
+                .map(FileopArg::Path)
+                .ok_or(format!("{event:?} has no second path"))
+        };
+        let args = if event.action == KAUTH_FILEOP_RENAME {
+            [path, second()?, FileopArg::Value(0), FileopArg::Value(0)]
         } else if event.action == KAUTH_FILEOP_WILL_RENAME {
-            let to = CString::new(second.ok_or("WILL_RENAME without a destination")?)
-                .map_err(|e| e.to_string())?;
-            // `to` outlives the call, as the kernel's path buffer does.
-            self.kernel.fileop(
-                action,
-                vnode,
-                FileopArg::Path(path),
-                to.as_ptr() as usize,
-                0,
-            )
+            [vnode, path, second()?, FileopArg::Value(0)]
         } else {
             let flags = if event.modified {
                 KAUTH_FILEOP_CLOSE_MODIFIED
             } else {
                 0
             };
-            self.kernel
-                .fileop(action, vnode, FileopArg::Path(path), flags, 0)
+            [vnode, path, FileopArg::Value(flags), FileopArg::Value(0)]
         };
-        Ok(called)
+        Ok(self.kernel.fileop_args(action, args))
     }
 }
 

@@ -24,6 +24,8 @@ enum Fault {
     LosesEvents,
     /// Administrator selectors succeed for everybody.
     NoPrivilegeCheck,
+    /// `IOServiceClose` reports success but the connection stays open (a leaked client).
+    CloseLeaks,
 }
 
 struct Faulty {
@@ -61,6 +63,9 @@ impl Backend for Faulty {
         }
     }
     fn close(&self, conn: Connection) -> IOReturn {
+        if self.fault == Fault::CloseLeaks {
+            return 0;
+        }
         self.sim.close(conn)
     }
     fn request_unload(&self) -> Result<UnloadAnswer, String> {
@@ -177,6 +182,12 @@ fn missing_privilege_check_fails_privilege() {
         "privilege",
         "succeeded for a non-administrator",
     );
+}
+
+#[test]
+fn leaked_client_fails_autounload_and_open_close() {
+    fails(Fault::CloseLeaks, "autounload", "did not unload within");
+    fails(Fault::CloseLeaks, "open-close", "after close");
 }
 
 #[test]
