@@ -53,7 +53,11 @@ fn wait_until(what: &str, done: impl Fn() -> bool) {
 #[test]
 fn enter_cancel_and_free_follow_xnu() {
     let k = Kernel::boot();
-    let gate = Gate { open: Mutex::new(false), changed: Condvar::new(), entered: AtomicU32::new(0) };
+    let gate = Gate {
+        open: Mutex::new(false),
+        changed: Condvar::new(),
+        entered: AtomicU32::new(0),
+    };
     let counter = AtomicU32::new(0);
     // SAFETY (all calls below): the calls are allocated here and used only as xnu allows; their
     // parameters outlive every invocation (the test waits for them).
@@ -61,7 +65,9 @@ fn enter_cancel_and_free_follow_xnu() {
         let blocker = thread_call_allocate(wait_at_gate, &gate as *const Gate as *mut c_void);
         let call = thread_call_allocate(count, &counter as *const AtomicU32 as *mut c_void);
         assert_eq!(thread_call_enter(blocker), 0);
-        wait_until("the blocker runs", || gate.entered.load(Ordering::SeqCst) == 1);
+        wait_until("the blocker runs", || {
+            gate.entered.load(Ordering::SeqCst) == 1
+        });
 
         assert_eq!(thread_call_enter(call), 0, "not pending before");
         assert_eq!(thread_call_enter(call), 1, "already pending");
@@ -71,15 +77,27 @@ fn enter_cancel_and_free_follow_xnu() {
         assert_eq!(thread_call_enter1(call, 41 as *mut c_void), 0);
 
         // While running, cancel does not wait and returns FALSE; free defers until it returns.
-        assert_eq!(thread_call_enter(blocker), 0, "a running call can be entered again");
+        assert_eq!(
+            thread_call_enter(blocker),
+            0,
+            "a running call can be entered again"
+        );
         assert_eq!(thread_call_cancel(blocker), 1);
-        assert_eq!(thread_call_free(blocker), 1, "freed when the running invocation returns");
+        assert_eq!(
+            thread_call_free(blocker),
+            1,
+            "freed when the running invocation returns"
+        );
 
         *gate.open.lock().unwrap() = true;
         gate.changed.notify_all();
         wait_until("the call ran", || counter.load(Ordering::SeqCst) == 42);
         assert!(k.wait_quiet(Duration::from_secs(10)));
-        assert_eq!(gate.entered.load(Ordering::SeqCst), 1, "the cancelled re-entry never ran");
+        assert_eq!(
+            gate.entered.load(Ordering::SeqCst),
+            1,
+            "the cancelled re-entry never ran"
+        );
         assert_eq!(thread_call_free(call), 1);
     }
 }
