@@ -182,12 +182,18 @@ impl Backend for IoKitBackend {
     }
 
     fn request_unload(&self) -> Result<UnloadAnswer, String> {
-        let (ok, stdout, stderr) = kextctl::run(kextctl::unload_command(&self.bundle_id)?)?;
+        let (ok, stdout, stderr) = kextctl::run(kextctl::unload_command(
+            &kextctl::search_dirs(),
+            &self.bundle_id,
+        )?)?;
         Ok(kextctl::unload_answer(ok, &stdout, &stderr))
     }
 
     fn is_loaded(&self) -> Result<bool, String> {
-        let (_, stdout, _) = kextctl::run(kextctl::showloaded_command(&self.bundle_id)?)?;
+        let (_, stdout, _) = kextctl::run(kextctl::showloaded_command(
+            &kextctl::search_dirs(),
+            &self.bundle_id,
+        )?)?;
         Ok(kextctl::lists_bundle(&stdout, &self.bundle_id))
     }
 

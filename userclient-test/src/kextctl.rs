@@ -9,34 +9,41 @@ use std::process::Command;
 /// Where sudo's default `secure_path` and macOS keep the tools, searched after `PATH`.
 const SYSTEM_DIRS: &[&str] = &["/usr/bin", "/usr/sbin", "/sbin", "/bin"];
 
-/// The tool's path, from `PATH` or the system directories.
-pub fn find_tool(name: &str) -> Option<PathBuf> {
+/// Where the tools are looked for: `PATH`, then the system directories.
+pub fn search_dirs() -> Vec<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(SYSTEM_DIRS.iter().map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
+        .collect()
 }
 
 /// The command that unloads `bundle_id`: `kmutil unload -b`, or `kextunload -b` without kmutil.
-pub fn unload_command(bundle_id: &str) -> Result<Command, String> {
+pub fn unload_command(dirs: &[PathBuf], bundle_id: &str) -> Result<Command, String> {
     tool_command(
+        dirs,
         &[("kmutil", &["unload", "-b"]), ("kextunload", &["-b"])],
         bundle_id,
     )
 }
 
-/// The command that lists `bundle_id` if loaded: `kmutil showloaded -b`, or `kextstat -b`.
-pub fn showloaded_command(bundle_id: &str) -> Result<Command, String> {
-    tool_command(
-        &[("kmutil", &["showloaded", "-b"]), ("kextstat", &["-b"])],
-        bundle_id,
-    )
+/// The command that lists `bundle_id` if loaded: `kmutil showloaded --bundle-identifier`, or
+/// `kextstat -b`.
+pub fn showloaded_command(dirs: &[PathBuf], bundle_id: &str) -> Result<Command, String> {
+    let choices: &[(&str, &[&str])] = &[
+        ("kmutil", &["showloaded", "--bundle-identifier"]),
+        ("kextstat", &["-b"]),
+    ];
+    tool_command(dirs, choices, bundle_id)
 }
 
-fn tool_command(choices: &[(&str, &[&str])], bundle_id: &str) -> Result<Command, String> {
+/// The first of `choices` found in `dirs`, with its arguments and `bundle_id`.
+fn tool_command(
+    dirs: &[PathBuf],
+    choices: &[(&str, &[&str])],
+    bundle_id: &str,
+) -> Result<Command, String> {
     for (tool, args) in choices {
-        if let Some(path) = find_tool(tool) {
+        if let Some(path) = dirs.iter().map(|d| d.join(tool)).find(|p| p.is_file()) {
             let mut cmd = Command::new(path);
             cmd.args(*args).arg(bundle_id);
             return Ok(cmd);
@@ -90,6 +97,55 @@ mod tests {
             &listed.replace(ID, "org.rustkext.RustKextOther"),
             ID
         ));
+    }
+
+    /// A stand-in `name` in a fresh directory: prints its arguments, then `text`, exits `status`.
+    fn fake_tool(name: &str, text: &str, status: i32) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!(
+            "uct-kextctl-{}-{name}-{status}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join(name);
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\necho \"args: $*\"\ncat >&2 <<'END'\n{text}\nEND\nexit {status}\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        dir
+    }
+
+    #[test]
+    fn unload_runs_kmutil_or_kextunload_and_reads_the_answer() {
+        let dir = fake_tool(
+            "kmutil",
+            "(kernel) Can't remove kext org.rustkext.RustKext; services failed to terminate - 0xe00002c7.",
+            71,
+        );
+        let (ok, stdout, stderr) = run(unload_command(std::slice::from_ref(&dir), ID).unwrap()).unwrap();
+        assert_eq!(stdout, format!("args: unload -b {ID}\n"));
+        let answer = unload_answer(ok, &stdout, &stderr);
+        assert!(!answer.unloaded);
+        assert_eq!(answer.code, Some(kIOReturnUnsupported));
+        let (_, listed, _) = run(showloaded_command(std::slice::from_ref(&dir), ID).unwrap()).unwrap();
+        assert_eq!(
+            listed,
+            format!("args: showloaded --bundle-identifier {ID}\n")
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+
+        // One test, so that no other thread forks while a script is being written (ETXTBSY).
+        let dir = fake_tool("kextunload", "", 0);
+        std::fs::copy(dir.join("kextunload"), dir.join("kextstat")).unwrap();
+        let (ok, stdout, _) = run(unload_command(std::slice::from_ref(&dir), ID).unwrap()).unwrap();
+        assert!(ok);
+        assert_eq!(stdout, format!("args: -b {ID}\n"));
+        let (_, listed, _) = run(showloaded_command(std::slice::from_ref(&dir), ID).unwrap()).unwrap();
+        assert_eq!(listed, format!("args: -b {ID}\n"));
+        assert!(unload_command(&[PathBuf::from("/nonexistent")], ID).is_err());
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
