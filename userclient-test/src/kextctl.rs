@@ -124,12 +124,14 @@ mod tests {
             "(kernel) Can't remove kext org.rustkext.RustKext; services failed to terminate - 0xe00002c7.",
             71,
         );
-        let (ok, stdout, stderr) = run(unload_command(std::slice::from_ref(&dir), ID).unwrap()).unwrap();
+        let (ok, stdout, stderr) =
+            run(unload_command(std::slice::from_ref(&dir), ID).unwrap()).unwrap();
         assert_eq!(stdout, format!("args: unload -b {ID}\n"));
         let answer = unload_answer(ok, &stdout, &stderr);
         assert!(!answer.unloaded);
         assert_eq!(answer.code, Some(kIOReturnUnsupported));
-        let (_, listed, _) = run(showloaded_command(std::slice::from_ref(&dir), ID).unwrap()).unwrap();
+        let (_, listed, _) =
+            run(showloaded_command(std::slice::from_ref(&dir), ID).unwrap()).unwrap();
         assert_eq!(
             listed,
             format!("args: showloaded --bundle-identifier {ID}\n")
@@ -142,7 +144,8 @@ mod tests {
         let (ok, stdout, _) = run(unload_command(std::slice::from_ref(&dir), ID).unwrap()).unwrap();
         assert!(ok);
         assert_eq!(stdout, format!("args: -b {ID}\n"));
-        let (_, listed, _) = run(showloaded_command(std::slice::from_ref(&dir), ID).unwrap()).unwrap();
+        let (_, listed, _) =
+            run(showloaded_command(std::slice::from_ref(&dir), ID).unwrap()).unwrap();
         assert_eq!(listed, format!("args: -b {ID}\n"));
         assert!(unload_command(&[PathBuf::from("/nonexistent")], ID).is_err());
         std::fs::remove_dir_all(dir).unwrap();

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 use userclient_test::backend::{Backend, Call, CallOutput, Connection, Holder, UnloadAnswer, User};
-use userclient_test::codes::IOReturn;
+use userclient_test::codes::{kIOReturnSuccess, IOReturn};
 use userclient_test::fileops::FileOp;
 use userclient_test::report::{Report, Verdict};
 use userclient_test::scenarios::{self, Options};
@@ -64,7 +64,7 @@ impl Backend for Faulty {
     }
     fn close(&self, conn: Connection) -> IOReturn {
         if self.fault == Fault::CloseLeaks {
-            return 0;
+            return kIOReturnSuccess;
         }
         self.sim.close(conn)
     }
@@ -72,7 +72,7 @@ impl Backend for Faulty {
         let mut answer = self.sim.request_unload()?;
         if self.fault == Fault::UnloadIgnoresClients {
             answer.unloaded = true;
-            answer.code = Some(0);
+            answer.code = Some(kIOReturnSuccess);
         }
         Ok(answer)
     }
