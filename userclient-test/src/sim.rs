@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
-use xnu_sim::{FileopArg, Kernel, TaskId};
+use xnu_sim::{FileopArg, Kernel, Property, TaskId};
 
 /// The uid of the simulated non-administrator (the first user account on macOS).
 pub const NON_ADMIN_UID: u32 = 501;
@@ -30,10 +30,15 @@ pub struct SimBackend {
 }
 
 impl SimBackend {
-    /// Boots a simulated kernel and loads the kext.
+    /// Boots a simulated kernel and loads the kext with the repository's Info.plist.
     pub fn boot() -> Result<SimBackend, String> {
+        Self::boot_with(&[])
+    }
+
+    /// The same with personality properties overridden (`RustKextMaxClients`, `RustKextAdminOnly`).
+    pub fn boot_with(overrides: &[(&str, Property)]) -> Result<SimBackend, String> {
         let kernel = Kernel::boot();
-        kernel.load_kext().map_err(|code| {
+        kernel.load_kext_with(overrides).map_err(|code| {
             format!(
                 "the simulated kernel refused to load the kext: {}",
                 crate::codes::Code(code)

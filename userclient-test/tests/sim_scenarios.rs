@@ -4,6 +4,7 @@ use userclient_test::backend::Backend;
 use userclient_test::report::Verdict;
 use userclient_test::scenarios::{self, Options};
 use userclient_test::sim::SimBackend;
+use xnu_sim::Property;
 
 /// Small stress sizes: the numbers are reported, never asserted.
 fn options() -> Options {
@@ -46,6 +47,33 @@ fn bad_input() {
 #[test]
 fn privilege() {
     passes("privilege");
+}
+
+/// The scenarios follow the personality: a smaller client table, an admin-only open.
+#[test]
+fn configured_table_size_and_admin_only_open() {
+    let backend = SimBackend::boot_with(&[("RustKextMaxClients", Property::Number(4))]).unwrap();
+    let outcome = scenarios::run(
+        &backend,
+        &options(),
+        scenarios::find("many-clients").unwrap(),
+    );
+    assert_eq!(outcome.result, Verdict::Pass, "{}", outcome.reason);
+    assert!(
+        outcome.reason.starts_with("table full at 4 clients"),
+        "{}",
+        outcome.reason
+    );
+    drop(backend);
+
+    let backend = SimBackend::boot_with(&[("RustKextAdminOnly", Property::Bool(true))]).unwrap();
+    let outcome = scenarios::run(&backend, &options(), scenarios::find("privilege").unwrap());
+    assert_eq!(outcome.result, Verdict::Pass, "{}", outcome.reason);
+    assert!(
+        outcome.reason.contains("open refused"),
+        "{}",
+        outcome.reason
+    );
 }
 
 #[test]
