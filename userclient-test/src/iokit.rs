@@ -9,7 +9,7 @@ use crate::backend::{Backend, Call, CallOutput, Connection, Holder, UnloadAnswer
 use crate::codes::{kIOReturnNoMemory, kIOReturnNotFound, kIOReturnSuccess, IOReturn};
 use crate::fileops::{self, FileOp};
 use crate::kextctl;
-use crate::scenarios::poll;
+use crate::wait::poll;
 use io_kit_sys::types::{io_connect_t, io_service_t};
 use io_kit_sys::{
     kIOMasterPortDefault, IOConnectCallMethod, IOObjectRelease, IOServiceClose,

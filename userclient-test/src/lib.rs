@@ -12,6 +12,7 @@ pub mod report;
 pub mod scenarios;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod wait;
 
 use backend::Backend;
 

@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+pub use crate::wait::poll;
+
 /// Knobs of a run.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -110,24 +112,6 @@ impl<'a> Ctx<'a> {
                 "needs an administrator (run it with sudo)".into(),
             ))
         }
-    }
-}
-
-/// Polls `probe` every `every` until it returns `Some`, at most `bound`.
-pub fn poll<T>(
-    bound: Duration,
-    every: Duration,
-    mut probe: impl FnMut() -> Option<T>,
-) -> Option<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = probe() {
-            return Some(v);
-        }
-        if start.elapsed() >= bound {
-            return None;
-        }
-        std::thread::sleep(every);
     }
 }
 
