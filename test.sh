@@ -40,6 +40,20 @@ step "xnu-sim: the same scenarios under AddressSanitizer (C++ and Rust instrumen
 RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zsanitizer=address" ASAN_OPTIONS="detect_leaks=1" \
     CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/xnu-sim-asan" \
     cargo test -p xnu-sim --target "$(rustc -vV | sed -n 's/^host: //p')"
+if [ "$(uname -s)" = Linux ]; then
+    step "xnu-sim: the same scenarios under ThreadSanitizer (std rebuilt instrumented)"
+    # TSan needs std instrumented too: rustup's toolchains cannot rebuild it (no rust-src), so
+    # Debian's cargo/rustc rebuild it from rust-web-src, and clang-19's TSan runtime is linked.
+    tsan_runtime=/usr/lib/llvm-19/lib/clang/19/lib/linux/libclang_rt.tsan-x86_64.a
+    if [ ! -f "$tsan_runtime" ]; then
+        echo "missing $tsan_runtime: apt-get install -y libclang-rt-19-dev" >&2
+        exit 1
+    fi
+    RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc TSAN_OPTIONS="halt_on_error=1" \
+        RUSTFLAGS="-Zsanitizer=thread -Zexternal-clangrt -Clinker=clang++-19 -Clink-arg=-fsanitize=thread" \
+        CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/xnu-sim-tsan" \
+        /usr/bin/cargo test -Zbuild-std -p xnu-sim --lib --tests --target "$(/usr/bin/rustc -vV | sed -n 's/^host: //p')"
+fi
 
 # ---- userclient-test: harness on the simulator; macOS backend type-check ----
 step "userclient-test: every scenario on xnu-sim, failing-backend, CLI and JSON report tests"
