@@ -57,6 +57,6 @@ extern "C" {
     pub fn xsim_kauth_listener_count() -> u32;
     pub fn xsim_kauth_listen_other() -> bool;
     pub fn xsim_kauth_unlisten_others();
-    pub fn xsim_kauth_arm_straggler();
+    pub fn xsim_kauth_arm_straggler(after_stop: bool);
     pub fn xsim_kauth_wait_straggler_parked(timeout_ms: u32) -> bool;
 }

@@ -411,8 +411,17 @@ impl Kernel {
     /// callback with the old idata once `kauth_unlisten_scope` has cleared that slot (the
     /// kauth unregister race, made deterministic).
     pub fn arm_fileop_straggler(&self) {
-        // SAFETY: no arguments.
-        unsafe { ffi::xsim_kauth_arm_straggler() }
+        // SAFETY: plain value.
+        unsafe { ffi::xsim_kauth_arm_straggler(false) }
+    }
+
+    /// Like [`Kernel::arm_fileop_straggler`], but the straggler calls only after the `stop()`
+    /// that unlistened its slot has returned: a caller delayed past any grace period, the part
+    /// of the kauth race no kext can close. The model counts such a call in
+    /// `kauth.callbacks_entered_after_stop`.
+    pub fn arm_late_fileop_straggler(&self) {
+        // SAFETY: plain value.
+        unsafe { ffi::xsim_kauth_arm_straggler(true) }
     }
 
     /// Waits until the armed straggler has read its slot and parked.

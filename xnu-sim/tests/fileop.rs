@@ -157,6 +157,26 @@ fn a_caller_that_read_the_slot_before_unlisten_is_covered_by_stop() {
 }
 
 #[test]
+fn a_caller_delayed_past_stop_is_detected_by_the_model() {
+    // The residual kauth race: the kext's grace period cannot cover a caller delayed longer.
+    // The core's state is static and its gate closed, so the call returns at once; the model
+    // still reports it, which is what makes the test above meaningful.
+    let k = Kernel::boot();
+    k.load_kext().unwrap();
+    k.arm_late_fileop_straggler();
+    let code = std::thread::scope(|s| {
+        let straggler = s.spawn(|| k.fileop_path(fileop::OPEN, "/tmp/late"));
+        assert!(k.wait_straggler_parked(Duration::from_secs(10)));
+        let code = k.request_unload();
+        assert_eq!(straggler.join().unwrap(), 1);
+        code
+    });
+    assert_eq!(code, 0);
+    assert_eq!(k.counter("kauth.straggler_calls"), 1);
+    assert_eq!(k.counter("kauth.callbacks_entered_after_stop"), 1);
+}
+
+#[test]
 fn a_full_scope_fails_start_and_the_kext_stays_unstarted() {
     let k = Kernel::boot();
     for _ in 0..15 {

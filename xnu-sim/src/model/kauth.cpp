@@ -46,6 +46,7 @@ std::vector<kauth_listener *> sListeners;
 std::mutex sStragglerLock;
 std::condition_variable sStragglerChanged;
 bool sStragglerArmed = false;
+bool sStragglerAfterStop = false; /* resume once the owner's stop() returned, not at unlisten */
 kauth_listener *sStragglerParkedOn = nullptr;
 bool sStragglerEntered = false;
 
@@ -64,8 +65,10 @@ void parkIfStraggler(kauth_listener *listener)
     sStragglerArmed = false;
     sStragglerParkedOn = listener;
     sStragglerChanged.notify_all();
-    if (!sStragglerChanged.wait_for(held, std::chrono::seconds(30),
-                                    [listener] { return listener->unlistened.load(); })) {
+    const bool afterStop = sStragglerAfterStop;
+    if (!sStragglerChanged.wait_for(held, std::chrono::seconds(30), [listener, afterStop] {
+            return afterStop ? listener->ownerStopped.load() : listener->unlistened.load();
+        })) {
         xsim_violation("kauth straggler: its listener was never unlistened");
     }
     xsim_count("kauth.straggler_calls");
@@ -127,7 +130,7 @@ extern "C" void kauth_unlisten_scope(kauth_listener_t listener)
     /* A parked straggler goes now; unlisten returns once it is inside the old callback, so that
      * its call lands in the window the kext must cover (after unlisten, before stop returns). */
     std::unique_lock<std::mutex> held(sStragglerLock);
-    if (sStragglerParkedOn == listener) {
+    if (sStragglerParkedOn == listener && !sStragglerAfterStop) {
         sStragglerEntered = false;
         sStragglerChanged.notify_all();
         sStragglerChanged.wait_for(held, std::chrono::seconds(5),
@@ -173,10 +176,11 @@ extern "C" uint32_t xsim_kauth_listener_count(void)
     return n;
 }
 
-extern "C" void xsim_kauth_arm_straggler(void)
+extern "C" void xsim_kauth_arm_straggler(bool afterStop)
 {
     std::lock_guard<std::mutex> held(sStragglerLock);
     sStragglerArmed = true;
+    sStragglerAfterStop = afterStop;
     sStragglerParkedOn = nullptr;
     sStragglerEntered = false;
 }
@@ -195,7 +199,11 @@ void xsim_kauth_stop_end(const char *className)
     std::vector<kauth_listener *> unlistened = std::move(tStopFrames.back());
     tStopFrames.pop_back();
     for (kauth_listener *listener : unlistened) {
-        listener->ownerStopped.store(true);
+        {
+            std::lock_guard<std::mutex> held(sStragglerLock);
+            listener->ownerStopped.store(true);
+            sStragglerChanged.notify_all();
+        }
         if (listener->inFlight.load() > 0) {
             xsim_count("kauth.callbacks_running_after_stop");
             fprintf(stderr, "xnu-sim: %s::stop returned with a FILEOP callback still running\n",

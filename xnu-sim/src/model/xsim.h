@@ -58,8 +58,9 @@ uint32_t xsim_kauth_listener_count(void);
 bool xsim_kauth_listen_other(void);
 void xsim_kauth_unlisten_others(void);
 /* The next FILEOP caller that reads a live slot parks after reading it, and calls the old
- * callback with the old idata once kauth_unlisten_scope has cleared that slot. */
-void xsim_kauth_arm_straggler(void);
+ * callback with the old idata once kauth_unlisten_scope has cleared that slot (after_stop:
+ * only once the stop() that unlistened it has returned, i.e. a caller delayed past the grace). */
+void xsim_kauth_arm_straggler(bool after_stop);
 /* Waits until the armed straggler has read its slot and parked. */
 bool xsim_kauth_wait_straggler_parked(uint32_t timeout_ms);
 
