@@ -134,7 +134,7 @@ impl Kernel {
             unsafe { ffi::xsim_kext_personality(bundle.as_ptr(), name.as_ptr()) };
             for (key, value) in &personality.properties {
                 let key = c(key);
-                // SAFETY (all three arms): valid strings for the duration of the call.
+                // Each arm passes strings valid for the duration of its call.
                 match value {
                     Property::String(s) => {
                         let s = c(s);

@@ -59,7 +59,7 @@ fn enter_cancel_and_free_follow_xnu() {
         entered: AtomicU32::new(0),
     };
     let counter = AtomicU32::new(0);
-    // SAFETY (all calls below): the calls are allocated here and used only as xnu allows; their
+    // SAFETY: every call below is allocated here and used only as xnu allows; their
     // parameters outlive every invocation (the test waits for them).
     unsafe {
         let blocker = thread_call_allocate(wait_at_gate, &gate as *const Gate as *mut c_void);
