@@ -134,11 +134,10 @@ impl Kernel {
             unsafe { ffi::xsim_kext_personality(bundle.as_ptr(), name.as_ptr()) };
             for (key, value) in &personality.properties {
                 let key = c(key);
-                // Each arm passes strings valid for the duration of its call.
                 match value {
                     Property::String(s) => {
                         let s = c(s);
-                        // SAFETY: see above.
+                        // SAFETY: bundle, key and s are NUL-terminated strings alive for the call.
                         unsafe {
                             ffi::xsim_kext_property_string(
                                 bundle.as_ptr(),
@@ -147,11 +146,11 @@ impl Kernel {
                             )
                         }
                     }
-                    // SAFETY: see above.
+                    // SAFETY: bundle and key are NUL-terminated strings alive for the call.
                     Property::Number(n) => unsafe {
                         ffi::xsim_kext_property_number(bundle.as_ptr(), key.as_ptr(), *n, 64)
                     },
-                    // SAFETY: see above.
+                    // SAFETY: bundle and key are NUL-terminated strings alive for the call.
                     Property::Bool(b) => unsafe {
                         ffi::xsim_kext_property_bool(bundle.as_ptr(), key.as_ptr(), *b)
                     },
