@@ -8,6 +8,7 @@ extern "C" {
     pub fn xsim_advance_clock_ns(nanoseconds: u64);
     pub fn xsim_wait_quiet(timeout_ms: u32) -> bool;
     pub fn xsim_counter(name: *const c_char) -> u64;
+    pub fn xsim_set_synchronous_terminate_bound_ms(milliseconds: u32);
     pub fn xsim_log_count() -> usize;
     pub fn xsim_log_line(index: usize, buffer: *mut c_char, capacity: usize) -> usize;
 

@@ -236,6 +236,14 @@ impl Kernel {
         unsafe { ffi::xsim_wait_quiet(ms) }
     }
 
+    /// Shortens xnu's 15 s bound on a `kIOServiceSynchronous` terminate (for tests of the
+    /// "PLEASE FIX" path); every boot restores 15 s.
+    pub fn set_synchronous_terminate_bound(&self, bound: Duration) {
+        let ms = u32::try_from(bound.as_millis()).unwrap_or(u32::MAX);
+        // SAFETY: plain value.
+        unsafe { ffi::xsim_set_synchronous_terminate_bound_ms(ms) }
+    }
+
     /// A new process with effective uid `euid`.
     pub fn spawn_task(&self, euid: u32) -> TaskId {
         self.spawn_named_task(euid, "simtask")

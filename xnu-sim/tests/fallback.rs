@@ -210,3 +210,27 @@ fn unloading_one_bundle_never_touches_another() {
     assert_eq!(k.request_unload(), 0);
     assert_gone(&k);
 }
+
+#[test]
+fn a_synchronous_terminate_stuck_behind_a_slow_stop_logs_please_fix_and_returns() {
+    let k = Kernel::boot();
+    load(
+        &k,
+        vec![personality("Fallback", BUNDLE, Some(FALLBACK_CLIENT))],
+    );
+    k.set_synchronous_terminate_bound(std::time::Duration::from_millis(200));
+    let task = k.spawn_task(USER);
+    let slow = k.open_service(task, FALLBACK_SERVICE, 3).unwrap();
+    // The client terminates itself asynchronously; its stop() holds the terminate role for 1 s.
+    assert_eq!(k.close(slow), KIO_RETURN_SUCCESS);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    // kextunload's synchronous terminate gives up waiting after the bound, as xnu does after
+    // 15 s; the service is still alive, so the unload is refused as in use.
+    assert_eq!(k.unload_bundle(BUNDLE), KOS_KEXT_RETURN_IN_USE);
+    assert!(log_has(&k, "::terminate(kIOServiceSynchronous): THREAD_TIMED_OUT. Attempting to auto-resolve your deadlock. PLEASE FIX!"));
+    // The queued termination still completes, and the kernel autounloads the kext.
+    assert!(k.wait_quiet(QUIET));
+    assert_eq!(k.instance_count(FALLBACK_SERVICE), 0);
+    k.advance_clock(AUTOUNLOAD);
+    assert!(!k.bundle_loaded(BUNDLE));
+}

@@ -381,6 +381,7 @@ void xsim_kexts_reset()
 
 extern "C" void xsim_boot(void)
 {
+    xsim_set_synchronous_terminate_bound_ms(15000);
     xsim_registry::reset();
     xsim_terminate_start_worker();
     xsim_thread_call_start();

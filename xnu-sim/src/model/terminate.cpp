@@ -5,9 +5,11 @@
  * connection of a user client) are destroyed, and each client is asked requestTerminate and,
  * having no other provider, terminated with it. Phases 2 and 3 (willTerminate, didTerminate,
  * stop, detach; clients before their provider) run on whichever thread holds the terminate
- * role: the worker thread, or a kIOServiceSynchronous caller, which waits at most 15 s for the
- * role and logs xnu's "PLEASE FIX" line when that runs out.
+ * role: the worker thread, or a kIOServiceSynchronous caller, which waits at most 15 s and logs
+ * xnu's "PLEASE FIX" line when that runs out. (xnu bounds the wait for busy victims; the model
+ * has no busy state, so it bounds the wait for the terminate role, held by a slow stop().)
  */
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -33,6 +35,7 @@ std::mutex &sJobsLock = *new std::mutex;
 std::condition_variable &sJobsChanged = *new std::condition_variable;
 std::deque<std::unique_ptr<Batch>> sQueue;
 thread_t sTerminateThread = nullptr; /* holder of the terminate role */
+std::atomic<uint32_t> sSynchronousBoundMs{15000};
 
 /* Marks victim inactive and collects it and the clients that agree to go with it. */
 void collect(IOService *victim, Batch &batch)
@@ -155,7 +158,8 @@ bool xsim_terminate_phase1(IOService *victim, IOOptionBits options)
         sJobsChanged.notify_all();
         return true;
     }
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    auto deadline = std::chrono::steady_clock::now() +
+                    std::chrono::milliseconds(sSynchronousBoundMs.load());
     while (sTerminateThread) {
         if (sJobsChanged.wait_until(held, deadline) == std::cv_status::timeout && sTerminateThread) {
             IOLog("%s[0x%llx]::terminate(kIOServiceSynchronous): THREAD_TIMED_OUT. "
@@ -170,4 +174,9 @@ bool xsim_terminate_phase1(IOService *victim, IOOptionBits options)
     sTerminateThread = nullptr;
     sJobsChanged.notify_all();
     return true;
+}
+
+extern "C" void xsim_set_synchronous_terminate_bound_ms(uint32_t milliseconds)
+{
+    sSynchronousBoundMs.store(milliseconds);
 }

@@ -21,6 +21,8 @@ void xsim_advance_clock_ns(uint64_t nanoseconds);
 /* Waits until no termination, matching or thread call is pending or running. */
 bool xsim_wait_quiet(uint32_t timeout_ms);
 uint64_t xsim_counter(const char *name);
+/* How long a kIOServiceSynchronous terminate waits (15000 ms, as xnu; boot restores it). */
+void xsim_set_synchronous_terminate_bound_ms(uint32_t milliseconds);
 size_t xsim_log_count(void);
 /* Copies line `index` (NUL-terminated, truncated to capacity); returns its full length. */
 size_t xsim_log_line(size_t index, char *buffer, size_t capacity);
