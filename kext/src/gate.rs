@@ -8,7 +8,7 @@
 //!
 //! # Sharding
 //! Callbacks run on every CPU at once, so nothing on the hot path writes a cache line that other
-//! CPUs write too. The state is split into `N` shards (a power of two), one 128-byte line each,
+//! CPUs write too. The state is split into `N` shards (a power of two), each on its own 128-byte lines,
 //! picked by hashing the current thread (the kernel has no per-CPU KPI; a thread is on one CPU at
 //! a time). A shard holds its in-flight count, its statistics and the caller's per-shard data `C`
 //! (the monitor's event counters). The guard remembers its shard, so exit needs no second hash.
