@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # Pinned major versions: the project is tested with these (see TOOLCHAIN.md).
-APT_PACKAGES=(rustc-web rust-web-src cargo-web clang-19 lld-19 llvm-19 libclang-19-dev)
+APT_PACKAGES=(rustc-web rust-web-src cargo-web clang-19 lld-19 llvm-19 libclang-19-dev libclang-rt-19-dev)
 
 log() { printf '==> %s\n' "$*" >&2; }
 
