@@ -56,6 +56,7 @@ const CONSTANTS: &[&str] = &[
     "KAUTH_FILEOP_EXEC",
     "KAUTH_FILEOP_DELETE",
     "KAUTH_FILEOP_WILL_RENAME",
+    "KAUTH_FILEOP_CLOSE_MODIFIED",
 ];
 const FUNCTIONS: &[&str] = &[
     "IOSleep",
@@ -149,6 +150,8 @@ impl ParseCallbacks for ConstantTypes {
             typedef("kern_return_t")
         } else if name.starts_with("MACH_SEND_") {
             typedef("mach_msg_return_t")
+        } else if name.starts_with("KAUTH_FILEOP_CLOSE_") {
+            Some(IntKind::Int) // a flag in arg2 of CLOSE, not an action
         } else if name.starts_with("KAUTH_FILEOP_") {
             typedef("kauth_action_t")
         } else if name.starts_with("KAUTH_RESULT_") {

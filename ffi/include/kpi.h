@@ -99,5 +99,6 @@ extern void kauth_unlisten_scope(kauth_listener_t _scope);
 #define KAUTH_FILEOP_EXEC 6
 #define KAUTH_FILEOP_DELETE 7
 #define KAUTH_FILEOP_WILL_RENAME 8
+#define KAUTH_FILEOP_CLOSE_MODIFIED (1<<1) /* arg2 flag of KAUTH_FILEOP_CLOSE: the file was written */
 
 #endif /* RUSTKEXT_KPI_H */

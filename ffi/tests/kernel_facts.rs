@@ -92,6 +92,8 @@ fn kauth_results_and_fileop_actions_match_kernel_facts() {
         sys::KAUTH_FILEOP_WILL_RENAME,
     ];
     assert_eq!(actions, [1, 2, 3, 4, 5, 6, 7, 8]);
+    // sys/kauth.h: the CLOSE flag in arg2 saying the file was written.
+    assert_eq!(sys::KAUTH_FILEOP_CLOSE_MODIFIED, 1 << 1);
     assert_eq!(
         sys::KAUTH_SCOPE_FILEOP.to_bytes(),
         b"com.apple.kauth.fileop"

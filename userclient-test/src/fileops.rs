@@ -10,9 +10,8 @@ use crate::codes::{
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// `arg2` flag of CLOSE: the file was written (`KAUTH_FILEOP_CLOSE_MODIFIED`, `1 << 1` in
-/// `sys/kauth.h`).
-pub const KAUTH_FILEOP_CLOSE_MODIFIED: usize = 1 << 1;
+/// `arg2` flag of CLOSE: the file was written (`sys/kauth.h`).
+pub const KAUTH_FILEOP_CLOSE_MODIFIED: usize = macos_kext_sys::KAUTH_FILEOP_CLOSE_MODIFIED as usize;
 
 /// One file-system operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
