@@ -47,8 +47,9 @@ use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 /// Number of shards of the production gate.
 pub const DEFAULT_SHARDS: usize = 16;
-/// A shard samples the global in-flight count on every `SAMPLE_PERIOD`th entry (a power of two).
-pub const SAMPLE_PERIOD: u32 = 64;
+/// A shard samples the global in-flight count on every `SAMPLE_PERIOD`th entry (a power of two;
+/// a sample reads every shard's line, which costs cache misses on a busy machine, so it is rare).
+pub const SAMPLE_PERIOD: u32 = 1024;
 
 /// Low 32 bits of a shard word: callbacks in flight. High 32 bits: entries, wrapping.
 const IN_FLIGHT_ONE: u64 = 1;
