@@ -8,10 +8,10 @@
 //!
 //! # Sharding
 //! Callbacks run on every CPU at once, so nothing on the hot path writes a cache line that other
-//! CPUs write too. The state is split into `N` shards (a power of two), each on its own 128-byte lines,
-//! picked by hashing the current thread (the kernel has no per-CPU KPI; a thread is on one CPU at
-//! a time). A shard holds its in-flight count, its statistics and the caller's per-shard data `C`
-//! (the monitor's event counters). The guard remembers its shard, so exit needs no second hash.
+//! CPUs write too. The state is split into `N` shards (a power of two), each on its own 128-byte
+//! lines, picked by hashing the current thread (the kernel has no per-CPU KPI; a thread is on one
+//! CPU at a time). A shard holds its in-flight count, its statistics and the caller's per-shard
+//! data `C` (the monitor's event counters). The guard remembers its shard, so exit needs no second hash.
 //! Threads whose keys collide share a shard, which stays correct (all updates are atomic
 //! read-modify-writes) and only costs speed.
 //!
@@ -23,9 +23,10 @@
 //!   shard word with an `AcqRel` RMW (`fetch_add(0)`), never a plain load.
 //! - For one shard, the two RMWs are ordered in the word's modification order. If `enter`'s comes
 //!   first, drain's RMW reads a count that includes it, and drain keeps waiting until the
-//!   matching exit. If drain's comes first, `enter`'s RMW reads drain's value, so drain's release
-//!   synchronizes with `enter`'s acquire: `close`'s store happens-before `enter`'s load of
-//!   `closed`, which must therefore see `true`, and the callback backs out without running.
+//!   matching exit. If drain's comes first, `enter`'s RMW reads drain's value or a later one
+//!   (which continues drain's release sequence), so drain's release synchronizes with `enter`'s
+//!   acquire: `close`'s store happens-before `enter`'s load of `closed`, which must therefore see
+//!   `true`, and the callback backs out without running.
 //! - Exit decrements with `Release`; drain's `AcqRel` RMW acquires it, so everything a callback
 //!   body did happens-before `drain` returns 0. Every change of a shard word is an RMW (never a
 //!   store), so each release sequence runs on through all later changes.

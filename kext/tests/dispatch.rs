@@ -409,7 +409,8 @@ proptest! {
         let result = b.call(&f.driver, client, selector);
 
         let row = TABLE.get(selector as usize).copied();
-        let matches = row.is_some_and(|r| shape == [r.1 as usize, r.2 as usize, r.3 as usize, r.4 as usize]);
+        let matches = row
+            .is_some_and(|r| shape == [r.1 as usize, r.2 as usize, r.3 as usize, r.4 as usize]);
         if !matches {
             prop_assert_eq!(result, Err(kIOReturnBadArgument));
             prop_assert_eq!(state(&f.driver), before);
