@@ -419,6 +419,46 @@ mod tests {
     }
 
     #[test]
+    fn a_reader_meeting_a_stuck_writer_gives_up_instead_of_blocking() {
+        let filter = PathFilter::new();
+        assert!(filter.set(b"/a"));
+        // A writer preempted mid-write leaves the sequence odd.
+        let seq = filter.seq.load(Ordering::Relaxed);
+        filter.seq.store(seq + 1, Ordering::Relaxed);
+        assert_eq!(check(&filter, &["/a/b"]), Verdict::NoMatch);
+        let mut out = [0u8; PATH_FILTER_SIZE];
+        assert_eq!(filter.read(&mut out), None);
+        filter.seq.store(seq, Ordering::Relaxed);
+        assert_eq!(check(&filter, &["/a/b"]), Verdict::Match);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn check_is_a_byte_prefix_test(
+            prefix in proptest::collection::vec(1u8..=255, 0..40),
+            path in proptest::collection::vec(1u8..=255, 0..60),
+            share in 0usize..40,
+        ) {
+            // Paths that share a random part of the prefix, then anything.
+            let mut path_bytes: Vec<u8> = prefix.iter().copied().take(share).collect();
+            path_bytes.extend_from_slice(&path);
+            let filter = PathFilter::new();
+            proptest::prop_assert!(filter.set(&prefix));
+            let c_path = CString::new(path_bytes.clone()).unwrap();
+            // SAFETY: a live CString.
+            let verdict = unsafe { filter.check([c_path.as_ptr().cast(), core::ptr::null()]) };
+            let expected = if prefix.is_empty() {
+                Verdict::NoFilter
+            } else if path_bytes.starts_with(&prefix) {
+                Verdict::Match
+            } else {
+                Verdict::NoMatch
+            };
+            proptest::prop_assert_eq!(verdict, expected);
+        }
+    }
+
+    #[test]
     fn readers_never_see_a_torn_prefix() {
         // Two prefixes of different lengths and bytes; a reader must always see one of them.
         let a: Vec<u8> = std::vec![b'a'; 700];
