@@ -475,9 +475,14 @@ mod tests {
                 }
             })
         };
+        // Reads until enough of them completed (a reader gives up while a write is in progress,
+        // so on a loaded machine many may); bounded, so a reader that never succeeds fails below.
         let mut consistent = 0u32;
         let mut out = [0u8; PATH_FILTER_SIZE];
-        for _ in 0..200_000 {
+        for _ in 0..20_000_000 {
+            if consistent >= 1_000 {
+                break;
+            }
             if let Some(len) = filter.read(&mut out) {
                 let seen = &out[..len];
                 assert!(
@@ -490,6 +495,6 @@ mod tests {
         }
         stop.store(true, Ordering::Relaxed);
         writer.join().unwrap();
-        assert!(consistent > 0);
+        assert!(consistent >= 1_000, "only {consistent} reads completed");
     }
 }

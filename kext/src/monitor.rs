@@ -10,22 +10,24 @@ use crate::sync::{AtomicU64, Ordering};
 
 /// `KAUTH_FILEOP_*` action numbers (`sys/kauth.h`).
 pub mod action {
+    use macos_kext_sys as sys;
+
     /// A file was opened: arg0 vnode, arg1 path.
-    pub const OPEN: usize = 1;
+    pub const OPEN: usize = sys::KAUTH_FILEOP_OPEN as usize;
     /// A file was closed: arg0 vnode, arg1 path, arg2 flags.
-    pub const CLOSE: usize = 2;
+    pub const CLOSE: usize = sys::KAUTH_FILEOP_CLOSE as usize;
     /// A file was renamed: arg0 from path, arg1 to path.
-    pub const RENAME: usize = 3;
+    pub const RENAME: usize = sys::KAUTH_FILEOP_RENAME as usize;
     /// Two files were exchanged: arg0 and arg1 paths.
-    pub const EXCHANGE: usize = 4;
+    pub const EXCHANGE: usize = sys::KAUTH_FILEOP_EXCHANGE as usize;
     /// A hard link was made: arg0 target path, arg1 new link path.
-    pub const LINK: usize = 5;
+    pub const LINK: usize = sys::KAUTH_FILEOP_LINK as usize;
     /// A file was executed: arg0 vnode, arg1 path.
-    pub const EXEC: usize = 6;
+    pub const EXEC: usize = sys::KAUTH_FILEOP_EXEC as usize;
     /// A file was deleted: arg0 vnode, arg1 path.
-    pub const DELETE: usize = 7;
+    pub const DELETE: usize = sys::KAUTH_FILEOP_DELETE as usize;
     /// A file is about to be renamed: arg0 vnode, arg1 from path, arg2 to path.
-    pub const WILL_RENAME: usize = 8;
+    pub const WILL_RENAME: usize = sys::KAUTH_FILEOP_WILL_RENAME as usize;
 }
 
 /// Per-shard event counters (one set per gate shard, summed by [`EventCounters::add_to`]).
