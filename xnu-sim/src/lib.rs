@@ -34,24 +34,27 @@ pub type KernReturn = i32;
 /// An IOKit return code.
 pub type IOReturn = i32;
 
-/// Return codes, as in KERNEL-FACTS.md "Return codes".
+/// Return codes, as in KERNEL-FACTS.md "Return codes": the generated `macos-kext-sys` values, so
+/// every scenario also checks the model's C++ headers (whose codes the shim returns) against them.
 pub mod codes {
     #![allow(missing_docs)]
-    pub const KIO_RETURN_SUCCESS: i32 = 0;
-    pub const KIO_RETURN_ERROR: i32 = 0xe00002bc_u32 as i32;
-    pub const KIO_RETURN_NO_MEMORY: i32 = 0xe00002bd_u32 as i32;
-    pub const KIO_RETURN_NO_RESOURCES: i32 = 0xe00002be_u32 as i32;
-    pub const KIO_RETURN_IPC_ERROR: i32 = 0xe00002bf_u32 as i32;
-    pub const KIO_RETURN_NOT_PRIVILEGED: i32 = 0xe00002c1_u32 as i32;
-    pub const KIO_RETURN_BAD_ARGUMENT: i32 = 0xe00002c2_u32 as i32;
-    pub const KIO_RETURN_UNSUPPORTED: i32 = 0xe00002c7_u32 as i32;
-    pub const KIO_RETURN_NOT_READY: i32 = 0xe00002d8_u32 as i32;
-    pub const KIO_RETURN_NOT_PERMITTED: i32 = 0xe00002e2_u32 as i32;
-    pub const KIO_RETURN_NOT_FOUND: i32 = 0xe00002f0_u32 as i32;
+    use macos_kext_sys as sys;
+    pub const KIO_RETURN_SUCCESS: i32 = sys::kIOReturnSuccess;
+    pub const KIO_RETURN_ERROR: i32 = sys::kIOReturnError;
+    pub const KIO_RETURN_NO_MEMORY: i32 = sys::kIOReturnNoMemory;
+    pub const KIO_RETURN_NO_RESOURCES: i32 = sys::kIOReturnNoResources;
+    pub const KIO_RETURN_IPC_ERROR: i32 = sys::kIOReturnIPCError;
+    pub const KIO_RETURN_NOT_PRIVILEGED: i32 = sys::kIOReturnNotPrivileged;
+    pub const KIO_RETURN_BAD_ARGUMENT: i32 = sys::kIOReturnBadArgument;
+    pub const KIO_RETURN_UNSUPPORTED: i32 = sys::kIOReturnUnsupported;
+    pub const KIO_RETURN_NOT_READY: i32 = sys::kIOReturnNotReady;
+    pub const KIO_RETURN_NOT_PERMITTED: i32 = sys::kIOReturnNotPermitted;
+    pub const KIO_RETURN_NOT_FOUND: i32 = sys::kIOReturnNotFound;
+    /// Not among the project's KPI bindings (only the model returns it).
     pub const KOS_KEXT_RETURN_NOT_FOUND: i32 = 0xdc008006_u32 as i32;
-    pub const KOS_KEXT_RETURN_START_STOP_ERROR: i32 = 0xdc008017_u32 as i32;
-    pub const KOS_KEXT_RETURN_IN_USE: i32 = 0xdc008018_u32 as i32;
-    pub const MACH_SEND_INVALID_DEST: i32 = 0x10000003;
+    pub const KOS_KEXT_RETURN_START_STOP_ERROR: i32 = sys::kOSKextReturnStartStopError;
+    pub const KOS_KEXT_RETURN_IN_USE: i32 = sys::kOSKextReturnInUse;
+    pub const MACH_SEND_INVALID_DEST: i32 = sys::MACH_SEND_INVALID_DEST;
     /// What the MIG stub returns for more than 16 input scalars.
     pub const MIG_ARRAY_TOO_LARGE: i32 = -307;
 }
@@ -59,14 +62,15 @@ pub mod codes {
 /// FILEOP action numbers (`KAUTH_FILEOP_*`).
 pub mod fileop {
     #![allow(missing_docs)]
-    pub const OPEN: u32 = 1;
-    pub const CLOSE: u32 = 2;
-    pub const RENAME: u32 = 3;
-    pub const EXCHANGE: u32 = 4;
-    pub const LINK: u32 = 5;
-    pub const EXEC: u32 = 6;
-    pub const DELETE: u32 = 7;
-    pub const WILL_RENAME: u32 = 8;
+    use macos_kext_sys as sys;
+    pub const OPEN: u32 = sys::KAUTH_FILEOP_OPEN as u32;
+    pub const CLOSE: u32 = sys::KAUTH_FILEOP_CLOSE as u32;
+    pub const RENAME: u32 = sys::KAUTH_FILEOP_RENAME as u32;
+    pub const EXCHANGE: u32 = sys::KAUTH_FILEOP_EXCHANGE as u32;
+    pub const LINK: u32 = sys::KAUTH_FILEOP_LINK as u32;
+    pub const EXEC: u32 = sys::KAUTH_FILEOP_EXEC as u32;
+    pub const DELETE: u32 = sys::KAUTH_FILEOP_DELETE as u32;
+    pub const WILL_RENAME: u32 = sys::KAUTH_FILEOP_WILL_RENAME as u32;
 }
 
 /// A simulated process.
