@@ -263,8 +263,9 @@ impl<C: ShardData, const N: usize> Gate<C, N> {
         self.sampled_peak.0.store(0, Ordering::Relaxed);
     }
 
+    /// The shard `thread_key` maps to (public so model checks can place threads in chosen shards).
     /// Fibonacci hashing: thread addresses are aligned, so the low bits carry no information.
-    fn shard_index(thread_key: usize) -> usize {
+    pub fn shard_index(thread_key: usize) -> usize {
         let hash = (thread_key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         ((hash >> 32) as usize) & (N - 1)
     }

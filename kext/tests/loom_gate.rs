@@ -26,11 +26,8 @@ const KEY_SHARD_A: usize = 0x1000;
 fn key_in_other_shard() -> usize {
     (1..)
         .map(|i| 0x1000 + i * 0x40)
-        .find(|&k| shard_of(k) != shard_of(KEY_SHARD_A))
+        .find(|&k| TestGate::shard_index(k) != TestGate::shard_index(KEY_SHARD_A))
         .unwrap()
-}
-fn shard_of(key: usize) -> u64 {
-    (((key as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) >> 32) & 1
 }
 
 /// Yields to the other threads between polls, at most `0` more times.
@@ -100,7 +97,10 @@ fn close_drain_free(callback_keys: [usize; 2]) {
 
 #[test]
 fn keys_land_where_expected() {
-    assert_ne!(shard_of(KEY_SHARD_A), shard_of(key_in_other_shard()));
+    assert_ne!(
+        TestGate::shard_index(KEY_SHARD_A),
+        TestGate::shard_index(key_in_other_shard())
+    );
 }
 
 #[test]
