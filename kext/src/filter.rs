@@ -460,29 +460,39 @@ mod tests {
 
     #[test]
     fn readers_never_see_a_torn_prefix() {
+        use std::sync::atomic::{AtomicBool, AtomicU32, Ordering as Std};
+        use std::sync::Arc;
         // Two prefixes of different lengths and bytes; a reader must always see one of them.
+        const ROUNDS: u32 = 5_000;
         let a: Vec<u8> = std::vec![b'a'; 700];
         let b: Vec<u8> = std::vec![b'b'; 300];
-        let filter = std::sync::Arc::new(PathFilter::new());
+        let filter = Arc::new(PathFilter::new());
         assert!(filter.set(&a));
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let completed = Arc::new(AtomicU32::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        // After each pair of writes the writer waits for one completed read, so reads both
+        // overlap writes and complete, however the two threads are scheduled.
         let writer = {
-            let (filter, stop, a, b) = (filter.clone(), stop.clone(), a.clone(), b.clone());
+            let (filter, completed, done) = (filter.clone(), completed.clone(), done.clone());
+            let (a, b) = (a.clone(), b.clone());
             std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
+                for _ in 0..ROUNDS {
                     assert!(filter.set(&b));
                     assert!(filter.set(&a));
+                    let seen = completed.load(Std::Acquire);
+                    // Bounded: a reader that died of a torn read fails the test on its own.
+                    for _ in 0..100_000_000u64 {
+                        if completed.load(Std::Acquire) != seen {
+                            break;
+                        }
+                        std::thread::yield_now();
+                    }
                 }
+                done.store(true, Std::Release);
             })
         };
-        // Reads until enough of them completed (a reader gives up while a write is in progress,
-        // so on a loaded machine many may); bounded, so a reader that never succeeds fails below.
-        let mut consistent = 0u32;
         let mut out = [0u8; PATH_FILTER_SIZE];
-        for _ in 0..20_000_000 {
-            if consistent >= 1_000 {
-                break;
-            }
+        while !done.load(Std::Acquire) {
             if let Some(len) = filter.read(&mut out) {
                 let seen = &out[..len];
                 assert!(
@@ -490,11 +500,11 @@ mod tests {
                     "torn read of length {len}"
                 );
                 assert!(out[len..].iter().all(|&x| x == 0));
-                consistent += 1;
+                completed.fetch_add(1, Std::Release);
             }
         }
-        stop.store(true, Ordering::Relaxed);
         writer.join().unwrap();
-        assert!(consistent >= 1_000, "only {consistent} reads completed");
+        let completed = completed.load(Std::Acquire);
+        assert!(completed >= ROUNDS, "only {completed} reads completed");
     }
 }
