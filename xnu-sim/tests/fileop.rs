@@ -75,7 +75,7 @@ fn events_are_counted_by_action_and_filter() {
         s.filter_matched, 4,
         "open, close, rename (to /Users/b) and delete: {s:?}"
     );
-    assert_eq!(s.refused_after_close, 0);
+    assert_eq!(s.reserved, 0);
     assert_eq!(s.version, rustkext::abi::STATS_VERSION);
     assert_eq!(s.size as usize, STATS_SIZE);
 }
@@ -84,7 +84,7 @@ fn events_are_counted_by_action_and_filter() {
 fn storm_on_four_threads_counts_every_event() {
     let k = Kernel::boot();
     k.load_kext().unwrap();
-    let c = k.open(k.spawn_task(USER), 0).unwrap();
+    let c = k.open(k.spawn_task(ROOT), 0).unwrap();
     let calls = k.fileop_storm(4, 5000, fileop::OPEN, "/tmp/storm");
     assert_eq!(calls, 20_000);
     let s = stats(&k, c);

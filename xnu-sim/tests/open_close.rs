@@ -24,7 +24,7 @@ fn open_call_close_then_unload_leaves_nothing() {
     assert_eq!(ping(&k, c, 41), Ok(42));
     assert_eq!(
         call(&k, c, Selector::GetVersion, &[], &[]).unwrap().scalars,
-        vec![1, 0, 0]
+        vec![2, 0, 0]
     );
     assert_eq!(k.close(c), KIO_RETURN_SUCCESS);
     assert!(k.wait_quiet(QUIET));

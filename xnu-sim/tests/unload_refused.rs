@@ -54,16 +54,17 @@ fn cancel_unload_accepts_clients_again_and_the_last_close_keeps_the_service() {
     let k = Kernel::boot();
     k.load_kext().unwrap();
     let admin = k.spawn_task(ROOT);
+    let user = k.spawn_task(USER);
     let c = k.open(admin, 0).unwrap();
     assert_eq!(k.request_unload(), KIO_RETURN_UNSUPPORTED);
-    assert_eq!(k.open(admin, 0), Err(KIO_RETURN_NOT_PERMITTED));
+    assert_eq!(k.open(user, 0), Err(KIO_RETURN_NOT_PERMITTED));
 
     assert_eq!(
         call(&k, c, Selector::CancelUnload, &[], &[]).map(|o| o.scalars),
         Ok(vec![])
     );
     assert_eq!(client_info(&k, c).unwrap().2, 0);
-    let d = k.open(admin, 0).unwrap();
+    let d = k.open(user, 0).unwrap();
     assert_eq!(k.close(c), KIO_RETURN_SUCCESS);
     assert_eq!(k.close(d), KIO_RETURN_SUCCESS);
     assert!(k.wait_quiet(QUIET));

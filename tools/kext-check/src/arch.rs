@@ -63,7 +63,9 @@ impl FromStr for Arch {
         match s {
             "x86_64" => Ok(Arch::X86_64),
             "arm64e" => Ok(Arch::Arm64e),
-            _ => Err(format!("unknown architecture {s:?} (expected x86_64 or arm64e)")),
+            _ => Err(format!(
+                "unknown architecture {s:?} (expected x86_64 or arm64e)"
+            )),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::allowed::{LIBKMOD_SYMBOLS, SHIM_HELPERS};
+use crate::allowed::{is_shim_helper, LIBKMOD_SYMBOLS};
 use crate::exports::ExportLists;
 use crate::macho::Member;
 use crate::{demangle, is_panic_or_fmt, Finding};
@@ -16,15 +16,25 @@ pub struct ImportsReport {
 }
 
 /// `linked` says the input is the linked kext, where a declared library nothing uses is a finding.
-pub fn check_imports(members: &[Member], declared: &[String], exports: &ExportLists, linked: bool) -> ImportsReport {
+pub fn check_imports(
+    members: &[Member],
+    declared: &[String],
+    exports: &ExportLists,
+    linked: bool,
+) -> ImportsReport {
     let defined: BTreeSet<&str> = members.iter().flat_map(|m| m.defined_names()).collect();
-    let undefined: BTreeSet<&str> =
-        members.iter().flat_map(|m| m.undefined_names()).filter(|s| !defined.contains(s)).collect();
+    let undefined: BTreeSet<&str> = members
+        .iter()
+        .flat_map(|m| m.undefined_names())
+        .filter(|s| !defined.contains(s))
+        .collect();
 
     let mut findings = Vec::new();
     for bundle in declared {
         if !exports.bundles.contains_key(bundle) {
-            findings.push(Finding::UnknownLibrary { bundle: bundle.clone() });
+            findings.push(Finding::UnknownLibrary {
+                bundle: bundle.clone(),
+            });
         }
     }
     let mut resolved = Vec::new();
@@ -35,7 +45,7 @@ pub fn check_imports(members: &[Member], declared: &[String], exports: &ExportLi
             continue;
         }
         // Checking the Rust objects alone (the arm64e shim needs Apple clang): the shim defines these.
-        if !linked && SHIM_HELPERS.contains(&symbol) {
+        if !linked && is_shim_helper(symbol) {
             resolved.push((symbol.to_string(), vec!["shim-cpp".to_string()]));
             continue;
         }
@@ -45,7 +55,10 @@ pub fn check_imports(members: &[Member], declared: &[String], exports: &ExportLi
             .cloned()
             .collect();
         if from.is_empty() {
-            findings.push(Finding::NotExported { symbol: symbol.to_string(), declared: declared.to_vec() });
+            findings.push(Finding::NotExported {
+                symbol: symbol.to_string(),
+                declared: declared.to_vec(),
+            });
         }
         used.extend(from.iter().cloned());
         resolved.push((symbol.to_string(), from));
@@ -74,7 +87,9 @@ pub fn check_imports(members: &[Member], declared: &[String], exports: &ExportLi
         }
         for bundle in declared {
             if exports.bundles.contains_key(bundle) && !used.contains(bundle) {
-                findings.push(Finding::UnusedLibrary { bundle: bundle.clone() });
+                findings.push(Finding::UnusedLibrary {
+                    bundle: bundle.clone(),
+                });
             }
         }
     }

@@ -44,7 +44,10 @@ struct Args {
 
 impl Args {
     fn parse(args: &[String], valued: &[&str], switches: &[&str]) -> Result<Args, String> {
-        let mut out = Args { flags: Vec::new(), files: Vec::new() };
+        let mut out = Args {
+            flags: Vec::new(),
+            files: Vec::new(),
+        };
         let mut it = args.iter();
         while let Some(a) = it.next() {
             if valued.contains(&a.as_str()) {
@@ -105,7 +108,11 @@ fn run(args: &[String]) -> Result<Vec<Finding>, String> {
                 println!("  linked: {} ({why})", members[*index].name);
             }
             if report.findings.is_empty() {
-                println!("kext-check: {arch} objects OK ({} objects, {} linked)", members.len(), report.linked.len());
+                println!(
+                    "kext-check: {arch} objects OK ({} objects, {} linked)",
+                    members.len(),
+                    report.linked.len()
+                );
             }
             Ok(report.findings)
         }
@@ -118,20 +125,35 @@ fn run(args: &[String]) -> Result<Vec<Finding>, String> {
             let members = read_all(a.files()?, arch)?;
             let report = imports::check_imports(&members, &declared, &lists, a.has("--linked"));
             for (symbol, from) in &report.resolved {
-                println!("  {symbol:<60} {}", if from.is_empty() { "-".to_string() } else { from.join(", ") });
+                println!(
+                    "  {symbol:<60} {}",
+                    if from.is_empty() {
+                        "-".to_string()
+                    } else {
+                        from.join(", ")
+                    }
+                );
             }
             if report.findings.is_empty() {
-                println!("kext-check: {arch}: all {} imports exported by declared KPIs", report.resolved.len());
+                println!(
+                    "kext-check: {arch}: all {} imports exported by declared KPIs",
+                    report.resolved.len()
+                );
             }
             Ok(report.findings)
         }
         "plist" => {
             let a = Args::parse(rest, &["--shim"], &[])?;
-            let [path] = a.files()? else { return Err("plist takes one Info.plist".into()) };
+            let [path] = a.files()? else {
+                return Err("plist takes one Info.plist".into());
+            };
             let classes = plist_rules::shim_classes(Path::new(a.value("--shim")?))?;
             let findings = plist_rules::check_plist(&read_plist(path)?, &classes);
             if findings.is_empty() {
-                println!("kext-check: {path} OK (shim classes: {})", classes.join(", "));
+                println!(
+                    "kext-check: {path} OK (shim classes: {})",
+                    classes.join(", ")
+                );
             }
             Ok(findings)
         }
@@ -141,7 +163,8 @@ fn run(args: &[String]) -> Result<Vec<Finding>, String> {
             let members = read_all(a.files()?, arch)?;
             let linked = objects::check_objects(&members, arch).linked;
             let total = |ids: &mut dyn Iterator<Item = usize>| {
-                ids.map(|i| sizes::size_of(&members[i])).fold((0, 0), |(t, d), s| (t + s.text, d + s.data))
+                ids.map(|i| sizes::size_of(&members[i]))
+                    .fold((0, 0), |(t, d), s| (t + s.text, d + s.data))
             };
             let (lt, ld) = total(&mut linked.iter().map(|(i, _)| *i));
             let (at, ad) = total(&mut (0..members.len()));

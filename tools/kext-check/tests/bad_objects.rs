@@ -29,7 +29,12 @@ fn clean_objects_pass_on_both_architectures() {
 #[test]
 fn sse_is_rejected() {
     let dir = scratch_dir("sse");
-    let obj = compile(&dir, "sse", X86, "double scale(double a, double b) { return a * b + 1.0; }\n");
+    let obj = compile(
+        &dir,
+        "sse",
+        X86,
+        "double scale(double a, double b) { return a * b + 1.0; }\n",
+    );
     let findings = check_objects(&read(&obj, Arch::X86_64), Arch::X86_64).findings;
     assert!(
         matches!(&findings[..], [Finding::FloatUse { symbol, what, .. }] if symbol == "_scale" && what.contains("XMM")),
@@ -40,7 +45,12 @@ fn sse_is_rejected() {
 #[test]
 fn x87_is_rejected() {
     let dir = scratch_dir("x87");
-    let obj = compile(&dir, "x87", X86, "long double twice(long double a) { return a * 2; }\n");
+    let obj = compile(
+        &dir,
+        "x87",
+        X86,
+        "long double twice(long double a) { return a * 2; }\n",
+    );
     let findings = check_objects(&read(&obj, Arch::X86_64), Arch::X86_64).findings;
     assert!(
         matches!(&findings[..], [Finding::FloatUse { what, .. }] if what.contains("ST") || what.contains("FPU")),
@@ -51,7 +61,12 @@ fn x87_is_rejected() {
 #[test]
 fn arm64e_fp_simd_is_rejected() {
     let dir = scratch_dir("arm-fp");
-    let obj = compile(&dir, "fp", ARM64E, "double scale(double a, double b) { return a * b + 1.0; }\n");
+    let obj = compile(
+        &dir,
+        "fp",
+        ARM64E,
+        "double scale(double a, double b) { return a * b + 1.0; }\n",
+    );
     let findings = check_objects(&read(&obj, Arch::Arm64e), Arch::Arm64e).findings;
     assert!(
         matches!(&findings[..], [Finding::FloatUse { symbol, what, .. }] if symbol == "_scale" && what.contains("floating-point")),
@@ -62,7 +77,12 @@ fn arm64e_fp_simd_is_rejected() {
 #[test]
 fn undeclared_import_is_rejected() {
     let dir = scratch_dir("undeclared");
-    let obj = compile(&dir, "undeclared", X86, "void kernel_secret(void);\nvoid f(void) { kernel_secret(); }\n");
+    let obj = compile(
+        &dir,
+        "undeclared",
+        X86,
+        "void kernel_secret(void);\nvoid f(void) { kernel_secret(); }\n",
+    );
     let findings = check_objects(&read(&obj, Arch::X86_64), Arch::X86_64).findings;
     assert!(
         matches!(&findings[..], [Finding::UndefinedNotAllowed { symbol, .. }] if symbol == "_kernel_secret"),
@@ -75,13 +95,29 @@ fn wrong_cpu_is_rejected() {
     let dir = scratch_dir("cpu");
     let x86 = compile(&dir, "x86", X86, CLEAN);
     let findings = check_objects(&read(&x86, Arch::Arm64e), Arch::Arm64e).findings;
-    assert!(findings.iter().any(|f| matches!(f, Finding::WrongCpu { cpu_type: 0x0100_0007, .. })), "{findings:?}");
+    assert!(
+        findings.iter().any(|f| matches!(
+            f,
+            Finding::WrongCpu {
+                cpu_type: 0x0100_0007,
+                ..
+            }
+        )),
+        "{findings:?}"
+    );
 
     // Plain arm64 (no pointer authentication ABI) is not arm64e.
     let arm64 = compile(&dir, "arm64", "arm64-apple-macos11", CLEAN);
     let findings = check_objects(&read(&arm64, Arch::Arm64e), Arch::Arm64e).findings;
     assert!(
-        matches!(&findings[..], [Finding::WrongCpu { cpu_type: 0x0100_000c, cpu_subtype: 0, .. }]),
+        matches!(
+            &findings[..],
+            [Finding::WrongCpu {
+                cpu_type: 0x0100_000c,
+                cpu_subtype: 0,
+                ..
+            }]
+        ),
         "{findings:?}"
     );
 }
@@ -92,7 +128,14 @@ fn wrong_deployment_target_is_rejected() {
     let obj = compile(&dir, "old", "x86_64-apple-macos10.13", CLEAN);
     let findings = check_objects(&read(&obj, Arch::X86_64), Arch::X86_64).findings;
     assert!(
-        matches!(&findings[..], [Finding::WrongMinOs { found: Some(0x000a_0d00), expected: 0x000a_0f00, .. }]),
+        matches!(
+            &findings[..],
+            [Finding::WrongMinOs {
+                found: Some(0x000a_0d00),
+                expected: 0x000a_0f00,
+                ..
+            }]
+        ),
         "{findings:?}"
     );
 }
@@ -123,10 +166,19 @@ fn std_object_counts_only_when_linked() {
          void fmt_it(void) __asm__(\"__RNvNtCs1a2b3c_4core3fmt5write\");\n\
          void fmt_it(void) {}\n",
     );
-    let uses = compile(&dir, "uses", X86, "int helper(int);\nint g(int x) { return helper(x); }\n");
+    let uses = compile(
+        &dir,
+        "uses",
+        X86,
+        "int helper(int);\nint g(int x) { return helper(x); }\n",
+    );
     let alone = compile(&dir, "alone", X86, CLEAN);
 
-    let lib = archive(&dir, "libpulls.a", &[("mine-1.mine.0.o", &uses), ("core-9f.core.0.o", &core)]);
+    let lib = archive(
+        &dir,
+        "libpulls.a",
+        &[("mine-1.mine.0.o", &uses), ("core-9f.core.0.o", &core)],
+    );
     let findings = check_objects(&read(&lib, Arch::X86_64), Arch::X86_64).findings;
     assert!(
         matches!(&findings[..], [Finding::PanicOrFmt { symbols, pulled_by, .. }]
@@ -134,8 +186,15 @@ fn std_object_counts_only_when_linked() {
         "{findings:?}"
     );
 
-    let lib = archive(&dir, "libalone.a", &[("mine-1.mine.0.o", &alone), ("core-9f.core.0.o", &core)]);
-    assert_eq!(check_objects(&read(&lib, Arch::X86_64), Arch::X86_64).findings, vec![]);
+    let lib = archive(
+        &dir,
+        "libalone.a",
+        &[("mine-1.mine.0.o", &alone), ("core-9f.core.0.o", &core)],
+    );
+    assert_eq!(
+        check_objects(&read(&lib, Arch::X86_64), Arch::X86_64).findings,
+        vec![]
+    );
 }
 
 /// A minimal xnu `config/` with one KPI bundle, as the real one is laid out.
@@ -150,7 +209,11 @@ fn fake_xnu_config(dir: &std::path::Path) -> std::path::PathBuf {
          <key>CFBundleExecutable</key><string>Mach</string></dict></plist>\n",
     )
     .unwrap();
-    std::fs::write(config.join("Mach.exports"), "_mach_absolute_time\n_aliased:_kernel_internal\n").unwrap();
+    std::fs::write(
+        config.join("Mach.exports"),
+        "_mach_absolute_time\n_aliased:_kernel_internal\n",
+    )
+    .unwrap();
     std::fs::write(config.join("Mach.x86_64.exports"), "_x86_only\n").unwrap();
     std::fs::write(config.join("Mach.arm64.exports"), "_arm_only\n").unwrap();
     config
@@ -172,8 +235,13 @@ fn imports_must_be_exported_by_a_declared_kpi() {
     let report = check_imports(&read(&good, Arch::X86_64), &mach, &lists, true);
     assert_eq!(report.findings, vec![]);
 
-    let bad = compile(&dir, "bad", X86, "void arm_only(void); void kernel_internal(void);\n\
-                                        void f(void) { arm_only(); kernel_internal(); }\n");
+    let bad = compile(
+        &dir,
+        "bad",
+        X86,
+        "void arm_only(void); void kernel_internal(void);\n\
+                                        void f(void) { arm_only(); kernel_internal(); }\n",
+    );
     let report = check_imports(&read(&bad, Arch::X86_64), &mach, &lists, true);
     let missing: Vec<&str> = report
         .findings
@@ -185,37 +253,63 @@ fn imports_must_be_exported_by_a_declared_kpi() {
         .collect();
     assert_eq!(missing, ["_arm_only", "_kernel_internal"]);
     // The only declared bundle exports none of these imports: declared but unused.
-    assert!(report.findings.contains(&Finding::UnusedLibrary { bundle: "com.apple.kpi.mach".into() }));
+    assert!(report.findings.contains(&Finding::UnusedLibrary {
+        bundle: "com.apple.kpi.mach".into()
+    }));
 
     // The Rust objects checked alone leave the shim helpers undefined; the linked kext may not.
     let rust_alone = compile(&dir, "rust", X86, "void rk_shim_log(const char *, unsigned long long);\n\
                                                unsigned long long mach_absolute_time(void);\n\
                                                void f(void) { rk_shim_log(\"x\", 1); mach_absolute_time(); }\n");
-    assert_eq!(check_imports(&read(&rust_alone, Arch::X86_64), &mach, &lists, false).findings, vec![]);
+    assert_eq!(
+        check_imports(&read(&rust_alone, Arch::X86_64), &mach, &lists, false).findings,
+        vec![]
+    );
     let report = check_imports(&read(&rust_alone, Arch::X86_64), &mach, &lists, true);
-    assert!(report.findings.iter().any(|f| matches!(f, Finding::NotExported { symbol, .. } if symbol == "_rk_shim_log")));
+    assert!(report
+        .findings
+        .iter()
+        .any(|f| matches!(f, Finding::NotExported { symbol, .. } if symbol == "_rk_shim_log")));
 
     // Declaring a bundle the export lists do not know is an error, not a pass.
-    let report = check_imports(&read(&good, Arch::X86_64), &["com.apple.kpi.nope".to_string()], &lists, false);
-    assert!(report.findings.contains(&Finding::UnknownLibrary { bundle: "com.apple.kpi.nope".into() }));
+    let report = check_imports(
+        &read(&good, Arch::X86_64),
+        &["com.apple.kpi.nope".to_string()],
+        &lists,
+        false,
+    );
+    assert!(report.findings.contains(&Finding::UnknownLibrary {
+        bundle: "com.apple.kpi.nope".into()
+    }));
 }
 
 #[test]
 fn arm64e_imports_need_an_xnu_with_arm64_macos() {
     let dir = scratch_dir("arm-xnu");
     let config = fake_xnu_config(&dir);
-    let err = exports::load(&config, Arch::Arm64e).err().expect("no MASTER.arm64.MacOSX: refused");
+    let err = exports::load(&config, Arch::Arm64e)
+        .err()
+        .expect("no MASTER.arm64.MacOSX: refused");
     assert!(err.contains("MASTER.arm64.MacOSX"), "{err}");
     std::fs::write(config.join("MASTER.arm64.MacOSX"), "").unwrap();
     let lists = exports::load(&config, Arch::Arm64e).unwrap();
     let mach = &lists.bundles["com.apple.kpi.mach"];
-    assert!(mach.exports("_arm_only") && mach.exports("_mach_absolute_time") && !mach.exports("_x86_only"));
+    assert!(
+        mach.exports("_arm_only")
+            && mach.exports("_mach_absolute_time")
+            && !mach.exports("_x86_only")
+    );
 }
 
 #[test]
 fn command_line_fails_with_the_reason() {
     let dir = scratch_dir("cli");
-    let obj = compile(&dir, "sse", X86, "double scale(double a, double b) { return a * b; }\n");
+    let obj = compile(
+        &dir,
+        "sse",
+        X86,
+        "double scale(double a, double b) { return a * b; }\n",
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_kext-check"))
         .args(["objects", "--arch", "x86_64"])
         .arg(&obj)
@@ -223,9 +317,21 @@ fn command_line_fails_with_the_reason() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("floating-point/vector use in _scale"), "{stderr}");
+    assert!(
+        stderr.contains("floating-point/vector use in _scale"),
+        "{stderr}"
+    );
 
     let clean = compile(&dir, "clean", X86, CLEAN);
-    let out = Command::new(env!("CARGO_BIN_EXE_kext-check")).args(["objects", "--arch", "x86_64"]).arg(&clean).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_kext-check"))
+        .args(["objects", "--arch", "x86_64"])
+        .arg(&clean)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -46,6 +46,9 @@ public:
     virtual IOReturn newUserClient(task_t owningTask, void *securityID, UInt32 type,
                                    IOUserClient **handler);
 
+    static void publishResource(const char *key, OSObject *value = NULL);
+    static IOService *getResourceService(void);
+
     virtual IOService *getProvider(void) const;
     virtual OSIterator *getClientIterator(void) const;
     bool isInactive(void) const;

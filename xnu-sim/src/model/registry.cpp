@@ -332,6 +332,14 @@ OSDefineMetaClassAndStructors(IOResources, IOService)
 
 IOService *xsim_registry::resources() { return sResources; }
 
+/* Temporary minimal model until the strict catalogue lands: sets the property only. */
+void IOService::publishResource(const char *key, OSObject *value)
+{
+    sResources->setProperty(key, value ? value : (OSObject *)kOSBooleanTrue);
+}
+
+IOService *IOService::getResourceService(void) { return sResources; }
+
 std::vector<IOService *> xsim_registry::copyMatching(const char *className)
 {
     std::vector<IOService *> found;

@@ -83,6 +83,8 @@ bool IOUserClient::initWithTask(task_t owningTask, void *, UInt32)
 
 IOReturn IOUserClient::clientClose(void) { return kIOReturnUnsupported; }
 
+IOService *IOUserClient::getService(void) { return nullptr; }
+
 IOReturn IOUserClient::clientDied(void)
 {
     IOReturn ret = kIOReturnNotReady;

@@ -37,7 +37,11 @@ pub fn compile(dir: &Path, name: &str, target: &str, source: &str) -> PathBuf {
 /// authentication ABI bit as well (0x80000002), which is what the kernel objects must carry.
 fn set_ptrauth_abi(obj: &Path) {
     let mut bytes = std::fs::read(obj).unwrap();
-    assert_eq!(bytes[8..12], 2u32.to_le_bytes(), "unexpected arm64e cpusubtype from clang-19");
+    assert_eq!(
+        bytes[8..12],
+        2u32.to_le_bytes(),
+        "unexpected arm64e cpusubtype from clang-19"
+    );
     bytes[8..12].copy_from_slice(&0x8000_0002u32.to_le_bytes());
     std::fs::write(obj, bytes).unwrap();
 }
@@ -51,7 +55,13 @@ pub fn archive(dir: &Path, name: &str, members: &[(&str, &Path)]) -> PathBuf {
         std::fs::copy(obj, &p).unwrap();
         paths.push(p);
     }
-    let status = Command::new("llvm-ar-19").arg("--format=darwin").arg("rcs").arg(&out).args(&paths).status().unwrap();
+    let status = Command::new("llvm-ar-19")
+        .arg("--format=darwin")
+        .arg("rcs")
+        .arg(&out)
+        .args(&paths)
+        .status()
+        .unwrap();
     assert!(status.success(), "llvm-ar-19 failed");
     out
 }
