@@ -484,18 +484,36 @@ mod tests {
     }
 
     #[test]
-    fn a_reader_meeting_a_stuck_writer_gives_up_instead_of_blocking() {
+    fn a_writer_preempted_mid_write_does_not_disturb_readers() {
         let filter = PathFilter::new();
         assert!(filter.set(b"/a"));
-        // The active copy with an odd sequence: what a reader sees if, after it read the index,
-        // writes flipped the index and the next write was preempted on that copy.
-        let copy = &filter.copies[filter.active.load(Ordering::Relaxed) as usize];
-        let seq = copy.seq.load(Ordering::Relaxed);
-        copy.seq.store(seq + 1, Ordering::Relaxed);
+        // A writer stopped half-way through the next rewrite leaves the inactive copy odd.
+        let inactive = &filter.copies[(filter.active.load(Ordering::Relaxed) ^ 1) as usize];
+        let seq = inactive.seq.load(Ordering::Relaxed);
+        inactive.seq.store(seq + 1, Ordering::Relaxed);
+        assert_eq!(check(&filter, &["/a/b"]), Verdict::Match);
+        inactive.seq.store(seq, Ordering::Relaxed);
+    }
+
+    #[test]
+    fn a_reader_losing_every_attempt_gives_up_instead_of_blocking() {
+        let filter = PathFilter::new();
+        assert!(filter.set(b"/a"));
+        // What a reader sees when both copies keep being rewritten under it.
+        let seqs: Vec<u32> = filter
+            .copies
+            .iter()
+            .map(|c| c.seq.load(Ordering::Relaxed))
+            .collect();
+        for (copy, seq) in filter.copies.iter().zip(&seqs) {
+            copy.seq.store(seq | 1, Ordering::Relaxed);
+        }
         assert_eq!(check(&filter, &["/a/b"]), Verdict::NoMatch);
         let mut out = [0u8; PATH_FILTER_SIZE];
         assert_eq!(filter.read(&mut out), None);
-        copy.seq.store(seq, Ordering::Relaxed);
+        for (copy, seq) in filter.copies.iter().zip(&seqs) {
+            copy.seq.store(*seq, Ordering::Relaxed);
+        }
         assert_eq!(check(&filter, &["/a/b"]), Verdict::Match);
     }
 
