@@ -187,13 +187,13 @@ fn execute(cli: &Cli, backend: &dyn Backend) -> Result<Done, String> {
                 events.insert((*name).into(), json!(n));
             }
             text.push_str(&format!(
-                "  filter_matched {}\n  refused_after_close {}\n  peak_in_flight {}\n",
-                s.filter_matched, s.refused_after_close, s.peak_in_flight
+                "  filter_matched {}\n  peak_in_flight {}\n",
+                s.filter_matched, s.peak_in_flight
             ));
             done(
                 text,
                 json!({ "version": s.version, "size": s.size, "events": events,
-                        "filter_matched": s.filter_matched, "refused_after_close": s.refused_after_close,
+                        "filter_matched": s.filter_matched,
                         "peak_in_flight": s.peak_in_flight }),
             )
         }

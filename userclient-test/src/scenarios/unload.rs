@@ -2,8 +2,8 @@
 //! the last close that follows a refused unload.
 
 use super::{ensure, Ctx, Step, Stop};
-use crate::backend::UnloadAnswer;
-use crate::codes::{kIOReturnNotPermitted, kIOReturnUnsupported, Code};
+use crate::backend::{UnloadAnswer, User};
+use crate::codes::{kIOReturnNotPermitted, kIOReturnNotPrivileged, kIOReturnUnsupported, Code};
 
 fn describe(answer: &UnloadAnswer) -> String {
     match answer.code {
@@ -53,20 +53,25 @@ pub fn refused(ctx: &Ctx<'_>) -> Step {
         info.unload_pending,
         "GetClientInfo does not report the pending unload"
     );
-    match ctx.open() {
+    match ctx.open_as(User::NonAdmin) {
         Ok(_) => {
             return Err(Stop::Fail(
-                "a new client was admitted while the unload is pending".into(),
+                "a non-administrator was admitted while the unload is pending".into(),
             ))
         }
         Err(r) => ensure!(
-            r.code == kIOReturnNotPermitted,
-            "open while unload pending: {r}, expected {}",
+            r.code == kIOReturnNotPermitted || r.code == kIOReturnNotPrivileged,
+            "non-administrator open while unload pending: {r}, expected {}",
             Code(kIOReturnNotPermitted)
         ),
     }
-
-    first.cancel_unload()?;
+    // Root is never locked out: it opens while the unload is pending, and cancels it.
+    let root = ctx.open()?;
+    ensure!(
+        root.client_info()?.unload_pending,
+        "the administrator's client does not see the pending unload"
+    );
+    root.cancel_unload()?;
     ensure!(
         !second.client_info()?.unload_pending,
         "CancelUnload left the unload pending"
@@ -76,8 +81,9 @@ pub fn refused(ctx: &Ctx<'_>) -> Step {
         third.ping(1)? == 2,
         "a client opened after CancelUnload does not serve"
     );
+    drop(first);
     Ok(format!(
-        "unload refused with {} while {} clients were open; kext still loaded and serving; new opens refused with kIOReturnNotPermitted until CancelUnload",
+        "unload refused with {} while {} clients were open; kext still loaded and serving; non-administrators refused with kIOReturnNotPermitted, an administrator opened and cancelled the unload",
         Code(kIOReturnUnsupported),
         info.open_clients
     ))
