@@ -12,8 +12,9 @@ pub const CORE_KPI_FUNCTIONS: &[&str] =
     &["_IOSleep", "_mach_absolute_time", "_absolutetime_to_nanoseconds", "_current_thread"];
 
 /// Symbols that Apple's `libkmod.a` supplies at the real `-kext` link on macOS (the kmod glue's
-/// `_start`/`_stop`). `ld64.lld` on Linux has no libkmod, so they stay undefined in the link
-/// check; they are the only undefined symbols not looked up in the KPI export lists.
+/// `_start`/`_stop`): the only undefined symbols of a Mac-linked kext not looked up in the KPI
+/// export lists. The Linux kext (tools/kextld) defines them in its glue; `imports --no-libkmod`
+/// makes them ordinary imports that must not be there.
 pub const LIBKMOD_SYMBOLS: &[&str] = &["__start", "__stop"];
 
 /// True if a Rust kernel object may leave `symbol` undefined.

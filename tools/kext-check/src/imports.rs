@@ -16,7 +16,16 @@ pub struct ImportsReport {
 }
 
 /// `linked` says the input is the linked kext, where a declared library nothing uses is a finding.
-pub fn check_imports(members: &[Member], declared: &[String], exports: &ExportLists, linked: bool) -> ImportsReport {
+/// `libkmod_exempt`: Apple's libkmod.a supplies `_start`/`_stop` at the link (ld64 -kext on macOS,
+/// or the ld64.lld link check); false for a kext whose own kmod glue defines them (tools/kextld on
+/// Linux), where they must not be imports at all.
+pub fn check_imports(
+    members: &[Member],
+    declared: &[String],
+    exports: &ExportLists,
+    linked: bool,
+    libkmod_exempt: bool,
+) -> ImportsReport {
     let defined: BTreeSet<&str> = members.iter().flat_map(|m| m.defined_names()).collect();
     let undefined: BTreeSet<&str> =
         members.iter().flat_map(|m| m.undefined_names()).filter(|s| !defined.contains(s)).collect();
@@ -30,7 +39,7 @@ pub fn check_imports(members: &[Member], declared: &[String], exports: &ExportLi
     let mut resolved = Vec::new();
     let mut used = BTreeSet::new();
     for symbol in undefined {
-        if LIBKMOD_SYMBOLS.contains(&symbol) {
+        if libkmod_exempt && LIBKMOD_SYMBOLS.contains(&symbol) {
             resolved.push((symbol.to_string(), vec!["libkmod.a".to_string()]));
             continue;
         }

@@ -10,9 +10,10 @@ const USAGE: &str = "usage:
   kext-check objects --arch x86_64|arm64e <lib.a|obj.o>...
       Mach-O type, cpu type/subtype and minimum macOS; no floating-point/vector register use;
       no core::panicking/core::fmt in what the link takes; undefined symbols only the allowed set.
-  kext-check imports --plist <Info.plist> --exports <xnu config/> --arch x86_64|arm64e [--linked] <file>...
+  kext-check imports --plist <Info.plist> --exports <xnu config/> --arch x86_64|arm64e [--linked] [--no-libkmod] <file>...
       Every undefined symbol is exported by a bundle in OSBundleLibraries (--linked: the input is
-      the linked kext, and every declared bundle must be used).
+      the linked kext, and every declared bundle must be used; --no-libkmod: the kext's own kmod
+      glue defines _start/_stop, so they may not be imports either).
   kext-check plist <Info.plist> --shim <shim-cpp dir>
       The Info.plist rules (identifier = IOMatchCategory, IOClass in the shim, no
       IOUserClientClass, exactly the four KPIs at the oldest supported version).
@@ -110,13 +111,13 @@ fn run(args: &[String]) -> Result<Vec<Finding>, String> {
             Ok(report.findings)
         }
         "imports" => {
-            let a = Args::parse(rest, &["--arch", "--plist", "--exports"], &["--linked"])?;
+            let a = Args::parse(rest, &["--arch", "--plist", "--exports"], &["--linked", "--no-libkmod"])?;
             let arch = a.arch()?;
             let plist = read_plist(a.value("--plist")?)?;
             let declared = plist_rules::declared_libraries(&plist);
             let lists = exports::load(Path::new(a.value("--exports")?), arch)?;
             let members = read_all(a.files()?, arch)?;
-            let report = imports::check_imports(&members, &declared, &lists, a.has("--linked"));
+            let report = imports::check_imports(&members, &declared, &lists, a.has("--linked"), !a.has("--no-libkmod"));
             for (symbol, from) in &report.resolved {
                 println!("  {symbol:<60} {}", if from.is_empty() { "-".to_string() } else { from.join(", ") });
             }

@@ -169,12 +169,15 @@ fn imports_must_be_exported_by_a_declared_kpi() {
         "unsigned long long mach_absolute_time(void); void aliased(void); void x86_only(void);\n\
          void _start(void); void f(void) { mach_absolute_time(); aliased(); x86_only(); _start(); }\n",
     );
-    let report = check_imports(&read(&good, Arch::X86_64), &mach, &lists, true);
+    let report = check_imports(&read(&good, Arch::X86_64), &mach, &lists, true, true);
     assert_eq!(report.findings, vec![]);
+    // A kext whose kmod glue defines _start/_stop (the Linux link) may not import them.
+    let report = check_imports(&read(&good, Arch::X86_64), &mach, &lists, true, false);
+    assert_eq!(report.findings, vec![Finding::NotExported { symbol: "__start".into(), declared: mach.clone() }]);
 
     let bad = compile(&dir, "bad", X86, "void arm_only(void); void kernel_internal(void);\n\
                                         void f(void) { arm_only(); kernel_internal(); }\n");
-    let report = check_imports(&read(&bad, Arch::X86_64), &mach, &lists, true);
+    let report = check_imports(&read(&bad, Arch::X86_64), &mach, &lists, true, true);
     let missing: Vec<&str> = report
         .findings
         .iter()
@@ -191,12 +194,12 @@ fn imports_must_be_exported_by_a_declared_kpi() {
     let rust_alone = compile(&dir, "rust", X86, "void rk_shim_log(const char *, unsigned long long);\n\
                                                unsigned long long mach_absolute_time(void);\n\
                                                void f(void) { rk_shim_log(\"x\", 1); mach_absolute_time(); }\n");
-    assert_eq!(check_imports(&read(&rust_alone, Arch::X86_64), &mach, &lists, false).findings, vec![]);
-    let report = check_imports(&read(&rust_alone, Arch::X86_64), &mach, &lists, true);
+    assert_eq!(check_imports(&read(&rust_alone, Arch::X86_64), &mach, &lists, false, true).findings, vec![]);
+    let report = check_imports(&read(&rust_alone, Arch::X86_64), &mach, &lists, true, true);
     assert!(report.findings.iter().any(|f| matches!(f, Finding::NotExported { symbol, .. } if symbol == "_rk_shim_log")));
 
     // Declaring a bundle the export lists do not know is an error, not a pass.
-    let report = check_imports(&read(&good, Arch::X86_64), &["com.apple.kpi.nope".to_string()], &lists, false);
+    let report = check_imports(&read(&good, Arch::X86_64), &["com.apple.kpi.nope".to_string()], &lists, false, true);
     assert!(report.findings.contains(&Finding::UnknownLibrary { bundle: "com.apple.kpi.nope".into() }));
 }
 
