@@ -28,9 +28,13 @@ step "macos-kext-sys: builds for the x86_64 and arm64e kernel targets"
 # covers them).
 kernel_cargo=(env -u KERNEL_HEADERS cargo) # macOS: rustup + rust-src
 [ "$(uname -s)" = Linux ] && kernel_cargo=(env -u KERNEL_HEADERS RUSTC=/usr/bin/rustc /usr/bin/cargo)
+ROOT=$PWD
+# shellcheck source=scripts/kernel-flags.sh
+. scripts/kernel-flags.sh # json_target_spec_flag: -Zjson-target-spec only for a cargo that has it
 for t in x86_64 arm64e; do
     RUSTC_BOOTSTRAP=1 "${kernel_cargo[@]}" build -q -p macos-kext-sys --release \
-        --target "targets/$t-apple-macos-kernel.json" -Zbuild-std=core,compiler_builtins -Zjson-target-spec
+        --target "targets/$t-apple-macos-kernel.json" -Zbuild-std=core,compiler_builtins \
+        $(json_target_spec_flag "${kernel_cargo[@]}")
 done
 if [ -n "${KERNEL_HEADERS:-}" ]; then
     step "macos-kext-sys: drift check of ffi/include/kpi.h against $KERNEL_HEADERS"

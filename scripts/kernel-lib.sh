@@ -14,6 +14,9 @@ case $arch in x86_64 | arm64e) ;; *) echo "kernel-lib.sh: unknown architecture $
 flags=$KERNEL_RUSTFLAGS
 [ "$arch" = arm64e ] && flags="$flags -Zbranch-protection=pac-ret,b-key"
 if [ "$(uname -s)" = Linux ]; then
+    # LIBCLANG_PATH for ffi's bindgen, as build.sh and test.sh set it (a different value would
+    # rebuild bindgen).
+    eval "$("$ROOT/scripts/setup.sh")"
     run=(env -u KERNEL_HEADERS RUSTC=/usr/bin/rustc /usr/bin/cargo)
 else
     run=(env RUSTC="$(command -v rustc)" cargo)
@@ -23,5 +26,5 @@ RUSTC_BOOTSTRAP=1 RUSTFLAGS="$flags" MACOSX_DEPLOYMENT_TARGET="$(deployment_targ
     CARGO_TARGET_DIR="$ROOT/target/kernel" \
     "${run[@]}" build --release -p rustkext --features kernel \
     --target "targets/$arch-apple-macos-kernel.json" \
-    -Zbuild-std=core,compiler_builtins -Zjson-target-spec >&2
+    -Zbuild-std=core,compiler_builtins $(json_target_spec_flag "${run[@]}") >&2
 echo "$ROOT/target/kernel/$arch-apple-macos-kernel/release/librustkext.a"
