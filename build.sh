@@ -230,12 +230,12 @@ build_macos() {
         step "shim for $arch (Apple clang, kernel flags)"
         for src in shim-cpp/*.cpp; do
             xcrun clang++ -arch "$arch" -mmacosx-version-min="$(deployment_target "$arch")" -isysroot "$sdk" \
-                "${KERNEL_CXXFLAGS[@]}" "${KERNEL_CFLAGS[@]}" -I"$headers" \
+                "${KERNEL_CXXFLAGS[@]}" "${KERNEL_CFLAGS[@]}" -isystem "$headers" \
                 -c "$src" -o "$out/$(basename "$src" .cpp).o" || die "compiling $src for $arch failed"
             objs+=("$out/$(basename "$src" .cpp).o")
         done
         xcrun clang -arch "$arch" -mmacosx-version-min="$(deployment_target "$arch")" -isysroot "$sdk" \
-            "${KERNEL_CFLAGS[@]}" -I"$headers" -c "$BUILD/${NAME}_info.c" -o "$out/${NAME}_info.o" ||
+            "${KERNEL_CFLAGS[@]}" -isystem "$headers" -c "$BUILD/${NAME}_info.c" -o "$out/${NAME}_info.o" ||
             die "compiling the kmod glue for $arch failed"
         step "link $arch with -kext"
         xcrun clang++ -arch "$arch" -mmacosx-version-min="$(deployment_target "$arch")" -isysroot "$sdk" \

@@ -17,10 +17,10 @@ target=(-target "x86_64-apple-macos$(deployment_target x86_64)")
 # no KPI exports (TOOLCHAIN.md).
 for src in "$ROOT"/shim-cpp/*.cpp; do
     obj="$out/$(basename "$src" .cpp).o"
-    clang++-19 "${target[@]}" "${KERNEL_CXXFLAGS[@]}" "${KERNEL_CFLAGS[@]}" -I"$headers" \
+    clang++-19 "${target[@]}" "${KERNEL_CXXFLAGS[@]}" "${KERNEL_CFLAGS[@]}" -isystem "$headers" \
         -mllvm -disable-atexit-based-global-dtor-lowering -c "$src" -o "$obj" >&2
     echo "$obj"
 done
 obj="$out/$(basename "$glue" .c).o"
-clang-19 "${target[@]}" "${KERNEL_CFLAGS[@]}" -I"$headers" -DRUSTKEXT_KMOD_START_STOP -c "$glue" -o "$obj" >&2
+clang-19 "${target[@]}" "${KERNEL_CFLAGS[@]}" -isystem "$headers" -DRUSTKEXT_KMOD_START_STOP -c "$glue" -o "$obj" >&2
 echo "$obj"
