@@ -205,6 +205,33 @@ build_linux() {
 
 # ---- macOS ----
 
+# kmutil (11+) and kextutil (10.15) authenticate a kext before anything else: owned by
+# root:wheel, not writable by group or others, validly signed. A build tree owned by the user
+# fails that on every Mac (AUDIT.md #6), so the check runs on a root-owned copy when build.sh
+# runs as root, and otherwise says what to run.
+validate_macos() {
+    local tool copy
+    if command -v kmutil >/dev/null; then
+        tool=(kmutil print-diagnostics --bundle-path)
+    elif command -v kextutil >/dev/null; then
+        tool=(kextutil -n -t)
+    else
+        step "validate: skipped (neither kmutil nor kextutil found)"
+        return 0
+    fi
+    if [ "$(id -u)" -ne 0 ]; then
+        step "validate: skipped (${tool[0]} authenticates ownership, which needs root)"
+        note "to validate a root-owned copy: sudo rm -rf /tmp/$NAME-validate && sudo mkdir /tmp/$NAME-validate && sudo cp -R '$BUILD/$NAME.kext' /tmp/$NAME-validate/ && sudo chown -R root:wheel /tmp/$NAME-validate && sudo chmod -R go-w /tmp/$NAME-validate && sudo ${tool[*]} /tmp/$NAME-validate/$NAME.kext"
+        return 0
+    fi
+    step "validate a root-owned copy with ${tool[0]}"
+    copy=$(mktemp -d "${TMPDIR:-/tmp}/$NAME-validate.XXXXXX")
+    cp -R "$BUILD/$NAME.kext" "$copy/"
+    chown -R root:wheel "$copy" && chmod -R go-w "$copy" || die "cannot make $copy root-owned"
+    "${tool[@]}" "$copy/$NAME.kext" || die "${tool[0]} rejects the kext (see above; the copy is in $copy)"
+    rm -rf "$copy"
+}
+
 build_macos() {
     local arch sdk headers out src objs slices=()
     command -v xcrun >/dev/null || die "Xcode command line tools are missing" "xcode-select --install"
@@ -251,7 +278,7 @@ build_macos() {
     rm -rf "$BUILD/$NAME.kext"
     mkdir -p "$BUILD/$NAME.kext/Contents/MacOS"
     cp "$BUILD/Info.plist" "$BUILD/$NAME.kext/Contents/Info.plist"
-    xcrun lipo -create "${slices[@]}" -output "$BUILD/$NAME.kext/Contents/MacOS/$NAME"
+    xcrun lipo -create "${slices[@]}" -output "$BUILD/$NAME.kext/Contents/MacOS/$NAME" || die "lipo failed"
     xcrun size -m "$BUILD/$NAME.kext/Contents/MacOS/$NAME" | grep -E 'Segment __(TEXT|DATA)' || true
 
     step "dSYM"
@@ -261,14 +288,7 @@ build_macos() {
     step "ad-hoc signature"
     codesign --force --sign - "$BUILD/$NAME.kext" || die "codesign failed"
 
-    step "validate"
-    if command -v kmutil >/dev/null; then
-        kmutil print-diagnostics --bundle-path "$BUILD/$NAME.kext" || die "kmutil rejects the kext (see above)"
-    elif command -v kextutil >/dev/null; then
-        kextutil -n -t "$BUILD/$NAME.kext" || die "kextutil rejects the kext (see above)"
-    else
-        note "neither kmutil nor kextutil found: not validated"
-    fi
+    validate_macos
     step "done: $BUILD/$NAME.kext"
 }
 
