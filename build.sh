@@ -30,6 +30,9 @@ die() {
 }
 
 rust_lib() { echo "$KERNEL_TARGET_DIR/$1-apple-macos-kernel/release/librustkext.a"; }
+# The library the checks and the link take: for arm64e, the copy marked with the kernel
+# pointer-auth ABI (mark_arm64e).
+link_lib() { case $1 in arm64e) echo "$BUILD/arm64e/librustkext.a" ;; *) rust_lib "$1" ;; esac; }
 
 # The kernel compile flags (KERNEL_CFLAGS, KERNEL_CXXFLAGS, KERNEL_RUSTFLAGS) and
 # deployment_target: one definition for build.sh, scripts/kernel-lib.sh and scripts/shim-linux.sh.
@@ -67,18 +70,29 @@ build_checker() {
         die "building tools/kext-check failed (see above)"
 }
 
+# rustc marks arm64e objects with the user pointer-auth ABI (cpusubtype 0x80000002), Apple clang
+# its -mkernel objects with the kernel ABI (0xC0000002), and ld64 warns on the mix (AUDIT.md
+# #5). The Rust objects sign only their return addresses (pac-ret), which means the same in both,
+# so a copy is marked with the kernel ABI; kext-check refuses to mark an object with signed
+# data pointers.
+mark_arm64e() {
+    step "arm64e Rust objects: marked with the kernel pointer-auth ABI (0xC0000002, as Apple clang's -mkernel objects)"
+    mkdir -p "$BUILD/arm64e"
+    "$KEXT_CHECK" mark-kernel-abi "$(rust_lib arm64e)" "$(link_lib arm64e)" || die "the arm64e Rust objects cannot be marked (see above)"
+}
+
 check_rust_objects() {
     local arch
     step "kext-check plist"
     "$KEXT_CHECK" plist "$BUILD/Info.plist" --shim shim-cpp || die "Info.plist breaks a rule (see above)"
     for arch in "${ARCHS[@]}"; do
         step "kext-check objects ($arch): Mach-O, cpu type, no FP/SIMD, no panics/fmt, imports"
-        "$KEXT_CHECK" objects --arch "$arch" "$(rust_lib "$arch")" ||
+        "$KEXT_CHECK" objects --arch "$arch" "$(link_lib "$arch")" ||
             die "the $arch kernel objects fail the checks (see above)"
     done
     step "sizes of the Rust kernel objects"
     for arch in "${ARCHS[@]}"; do
-        "$KEXT_CHECK" sizes --arch "$arch" "$(rust_lib "$arch")"
+        "$KEXT_CHECK" sizes --arch "$arch" "$(link_lib "$arch")"
     done
 }
 
@@ -180,6 +194,7 @@ build_linux() {
         build_rust "$arch"
     done
     build_checker
+    mark_arm64e
     check_rust_objects
     if [ -n "${KERNEL_HEADERS:-}" ]; then
         linux_kext
@@ -191,7 +206,7 @@ build_linux() {
         # The linked kext was checked above; the arm64e shim needs Apple clang, so for arm64e
         # (and for x86_64 without KERNEL_HEADERS) the Rust objects' imports are checked.
         [ -n "${KERNEL_HEADERS:-}" ] || check_imports x86_64 objects "$(rust_lib x86_64)"
-        check_imports arm64e objects "$(rust_lib arm64e)"
+        check_imports arm64e objects "$(link_lib arm64e)"
     else
         step "import check skipped: XNU_EXPORTS is not set"
         note "to check every import against xnu's KPI export lists: XNU_EXPORTS=/tmp/xnu/xnu-7195.101.1/config ./build.sh (see README, developer checks)"
@@ -248,6 +263,7 @@ build_macos() {
         build_rust "$arch"
     done
     build_checker
+    mark_arm64e
     check_rust_objects
 
     for arch in "${ARCHS[@]}"; do
@@ -266,7 +282,7 @@ build_macos() {
             die "compiling the kmod glue for $arch failed"
         step "link $arch with -kext"
         xcrun clang++ -arch "$arch" -mmacosx-version-min="$(deployment_target "$arch")" -isysroot "$sdk" \
-            -Xlinker -kext -nostdlib "${objs[@]}" "$out/${NAME}_info.o" "$(rust_lib "$arch")" \
+            -Xlinker -kext -nostdlib "${objs[@]}" "$out/${NAME}_info.o" "$(link_lib "$arch")" \
             -lkmodc++ -lkmod -lcc_kext -o "$out/$NAME" || die "the $arch kext link failed (see above)"
         slices+=("$out/$NAME")
         if [ -n "${XNU_EXPORTS:-}" ]; then

@@ -22,6 +22,8 @@ pub enum Finding {
     UnusedLibrary { bundle: String },
     /// A bundle in OSBundleLibraries that the export lists do not describe.
     UnknownLibrary { bundle: String },
+    /// `mark-kernel-abi` refused an object (why, with the object's name).
+    AbiNotMarked { reason: String },
     /// An Info.plist rule.
     Plist { rule: &'static str, detail: String },
 }
@@ -71,6 +73,7 @@ impl fmt::Display for Finding {
                 write!(f, "OSBundleLibraries declares {bundle}, which the export lists do not describe")
             }
             Finding::Plist { rule, detail } => write!(f, "Info.plist: {rule}: {detail}"),
+            Finding::AbiNotMarked { reason } => write!(f, "not marked with the kernel pointer-auth ABI: {reason}"),
         }
     }
 }

@@ -18,7 +18,11 @@ const USAGE: &str = "usage:
       The Info.plist rules (identifier = IOMatchCategory, IOClass in the shim, no
       IOUserClientClass, exactly the four KPIs at the oldest supported version).
   kext-check sizes --arch x86_64|arm64e <lib.a>
-      __TEXT/__DATA sizes of the objects the link takes, and of the whole archive.";
+      __TEXT/__DATA sizes of the objects the link takes, and of the whole archive.
+  kext-check mark-kernel-abi <in.a|in.o> <out>
+      Copies rustc's arm64e objects with cpusubtype 0x80000002 (user pointer-auth ABI) marked
+      0xC0000002 (the kernel ABI of Apple clang's -mkernel objects); refuses objects with signed
+      data pointers, whose signing differs between the two.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -148,6 +152,18 @@ fn run(args: &[String]) -> Result<Vec<Finding>, String> {
             let (at, ad) = total(&mut (0..members.len()));
             println!("{arch}: linked into the kext: text {lt} bytes, data {ld} bytes ({} of {} objects); whole archive: text {at}, data {ad}", linked.len(), members.len());
             Ok(Vec::new())
+        }
+        "mark-kernel-abi" => {
+            let [input, output] = rest else { return Err("mark-kernel-abi takes <in> <out>".into()) };
+            let data = std::fs::read(input).map_err(|e| format!("{input}: {e}"))?;
+            match kext_check::ptrauth::mark_kernel_abi(input, &data) {
+                Ok((marked, changed)) => {
+                    std::fs::write(output, marked).map_err(|e| format!("{output}: {e}"))?;
+                    println!("kext-check: {output}: {changed} object(s) marked with the arm64e kernel pointer-auth ABI (0xc0000002)");
+                    Ok(Vec::new())
+                }
+                Err(reason) => Ok(vec![Finding::AbiNotMarked { reason }]),
+            }
         }
         "-h" | "--help" | "help" => {
             println!("{USAGE}");

@@ -20,7 +20,10 @@ const CLEAN: &str = "void rk_shim_log(const char *, unsigned long long);\n\
 fn clean_objects_pass_on_both_architectures() {
     let dir = scratch_dir("clean");
     for (arch, target) in [(Arch::X86_64, X86), (Arch::Arm64e, ARM64E)] {
-        let obj = compile(&dir, &format!("clean-{arch}"), target, CLEAN);
+        let mut obj = compile(&dir, &format!("clean-{arch}"), target, CLEAN);
+        if arch == Arch::Arm64e {
+            obj = kernel_abi(&obj);
+        }
         let report = check_objects(&read(&obj, arch), arch);
         assert_eq!(report.findings, vec![], "{arch}");
     }
@@ -51,7 +54,7 @@ fn x87_is_rejected() {
 #[test]
 fn arm64e_fp_simd_is_rejected() {
     let dir = scratch_dir("arm-fp");
-    let obj = compile(&dir, "fp", ARM64E, "double scale(double a, double b) { return a * b + 1.0; }\n");
+    let obj = kernel_abi(&compile(&dir, "fp", ARM64E, "double scale(double a, double b) { return a * b + 1.0; }\n"));
     let findings = check_objects(&read(&obj, Arch::Arm64e), Arch::Arm64e).findings;
     assert!(
         matches!(&findings[..], [Finding::FloatUse { symbol, what, .. }] if symbol == "_scale" && what.contains("floating-point")),
@@ -83,6 +86,51 @@ fn wrong_cpu_is_rejected() {
     assert!(
         matches!(&findings[..], [Finding::WrongCpu { cpu_type: 0x0100_000c, cpu_subtype: 0, .. }]),
         "{findings:?}"
+    );
+}
+
+#[test]
+fn arm64e_objects_need_the_kernel_pointer_auth_abi() {
+    let dir = scratch_dir("ptrauth-abi");
+    // rustc's user ABI (0x80000002) is not what the kext's other objects carry.
+    let user = compile(&dir, "user", ARM64E, CLEAN);
+    let findings = check_objects(&read(&user, Arch::Arm64e), Arch::Arm64e).findings;
+    assert!(
+        matches!(&findings[..], [Finding::WrongCpu { cpu_type: 0x0100_000c, cpu_subtype: 0x8000_0002, .. }]),
+        "{findings:?}"
+    );
+    assert!(findings[0].to_string().ends_with("expected arm64e (0x100000c/0xc0000002)"), "{}", findings[0]);
+    // Marked, it passes; in an archive every member is marked, already marked ones are kept.
+    let marked = kernel_abi(&user);
+    assert_eq!(check_objects(&read(&marked, Arch::Arm64e), Arch::Arm64e).findings, vec![]);
+    let lib = archive(&dir, "libboth.a", &[("a-user.o", &user), ("b-marked.o", &marked)]);
+    let (bytes, changed) = kext_check::ptrauth::mark_kernel_abi("libboth.a", &std::fs::read(&lib).unwrap()).unwrap();
+    assert_eq!(changed, 1);
+    let out = dir.join("libmarked.a");
+    std::fs::write(&out, bytes).unwrap();
+    assert_eq!(check_objects(&read(&out, Arch::Arm64e), Arch::Arm64e).findings, vec![]);
+    // Not arm64e: refused.
+    let x86 = compile(&dir, "x86", X86, CLEAN);
+    let err = kext_check::ptrauth::mark_kernel_abi("x86.o", &std::fs::read(&x86).unwrap()).unwrap_err();
+    assert_eq!(err, "x86.o: cputype 0x1000007 cpusubtype 0x3 is not arm64e");
+    // Signed data pointers sign differently under the two ABIs: refused. clang-19 writes no
+    // ARM64_RELOC_AUTHENTICATED_POINTER, so one is made by setting a relocation's type to 11.
+    let ptr = compile(&dir, "ptr", ARM64E, "void f(void) {}
+void (*p)(void) = f;
+");
+    let mut bytes = std::fs::read(&ptr).unwrap();
+    let file = object::read::macho::MachOFile64::<object::Endianness>::parse(&*bytes).unwrap();
+    let reloff = object::Object::sections(&file)
+        .find(|s| object::ObjectSection::name(s) == Ok("__data"))
+        .map(|s| s.macho_section().reloff.get(object::Endianness::Little) as usize)
+        .unwrap();
+    bytes[reloff + 7] = (bytes[reloff + 7] & 0x0f) | (11 << 4);
+    std::fs::write(&ptr, &bytes).unwrap();
+    let err = kext_check::ptrauth::mark_kernel_abi("ptr.o", &bytes).unwrap_err();
+    assert_eq!(
+        err,
+        "ptr.o: section __data has signed pointers (ARM64_RELOC_AUTHENTICATED_POINTER), whose signing differs \
+         between the user and kernel ABIs: not relabelled"
     );
 }
 

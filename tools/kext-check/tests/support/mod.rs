@@ -33,13 +33,24 @@ pub fn compile(dir: &Path, name: &str, target: &str, source: &str) -> PathBuf {
     obj
 }
 
-/// clang-19 writes arm64e objects with cpusubtype 2; Apple clang and rustc set the pointer
-/// authentication ABI bit as well (0x80000002), which is what the kernel objects must carry.
+/// clang-19 writes arm64e objects with cpusubtype 2; rustc sets the pointer authentication ABI
+/// bit as well (0x80000002, the user ABI): the test objects look like rustc's.
 fn set_ptrauth_abi(obj: &Path) {
     let mut bytes = std::fs::read(obj).unwrap();
     assert_eq!(bytes[8..12], 2u32.to_le_bytes(), "unexpected arm64e cpusubtype from clang-19");
     bytes[8..12].copy_from_slice(&0x8000_0002u32.to_le_bytes());
     std::fs::write(obj, bytes).unwrap();
+}
+
+/// What build.sh does to the Rust arm64e objects before checking and linking them
+/// (`kext-check mark-kernel-abi`): the kernel pointer-auth ABI, 0xC0000002.
+pub fn kernel_abi(obj: &Path) -> PathBuf {
+    let data = std::fs::read(obj).unwrap();
+    let (marked, changed) = kext_check::ptrauth::mark_kernel_abi(obj.to_str().unwrap(), &data).unwrap();
+    assert!(changed >= 1);
+    let out = obj.with_extension("kernel-abi.o");
+    std::fs::write(&out, marked).unwrap();
+    out
 }
 
 /// Archives objects as the Rust staticlib does (Darwin format, member names as given).
