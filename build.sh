@@ -8,12 +8,13 @@
 #          (tools/kextld, the MH_KEXT_BUNDLE ld64 -kext writes), build/RustKext.kext with its dSYM,
 #          ad-hoc signed (tools/kext-sign); with XNU_EXPORTS (one or more xnu config/
 #          directories, ':'-separated) every import against the KPIs.
-# Environment: BUNDLE_ID (default org.rustkext.RustKext), KERNEL_HEADERS, XNU_EXPORTS.
+# Environment: BUNDLE_ID (default org.rustkext.RustKext), KERNEL_HEADERS, XNU_EXPORTS,
+# RUSTKEXT_BUILD_DIR (default build/; the macOS-path test writes elsewhere).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 ROOT=$PWD
-BUILD=$ROOT/build
+BUILD=${RUSTKEXT_BUILD_DIR:-$ROOT/build}
 NAME=RustKext
 BUNDLE_ID=${BUNDLE_ID:-org.rustkext.RustKext}
 VERSION=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)

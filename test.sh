@@ -50,6 +50,10 @@ step "kextld: each relocation kind, each refusal, the file's shape and debug map
 [ -n "${KERNEL_HEADERS:-}" ] || echo "    (KERNEL_HEADERS not set: the shim + kmod glue link test is skipped, the Rust library link test runs)"
 cargo test -p kextld
 cargo clippy -q -p kextld --all-targets -- -D warnings
+if [ "$(uname -s)" = Linux ]; then
+    step "build.sh's macOS path with stand-ins for xcrun/codesign/lipo/kmutil/rustup (each command recorded and checked)"
+    tests/macos-path/run.sh
+fi
 
 # ---- xnu-sim: scenarios, then under AddressSanitizer ----
 step "xnu-sim: scenarios (the unmodified shim and Rust core on the kernel model)"
