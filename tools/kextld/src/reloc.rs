@@ -255,10 +255,10 @@ pub fn scan(resolved: &Resolved, layout_keeps: &dyn Fn(usize, usize) -> bool) ->
                             let target = extern_target(resolved, obj, reloc.r_symbolnum, &here)?;
                             if let Target::Import(_) = target {
                                 return Err(here.error(
-                                    "RIP-relative reference to an undefined (kernel) symbol: the kernel is not \
-                                     within 2 GiB of a kext and no relocation can express it (ld64 -kext writes \
-                                     none: addClassicRelocs ignores pc-relative stores to imports, so its output \
-                                     would point at address 0); load the address from the GOT instead \
+                                    "RIP-relative reference to an undefined (kernel) symbol: ld64 -kext writes no \
+                                     relocation for it (addClassicRelocs makes external relocations only for \
+                                     pointers and call sites), so its output would point at address 0 and the \
+                                     kernel's linker would never fix it; load the address from the GOT instead \
                                      (movq sym@GOTPCREL(%rip), what clang and rustc emit for a symbol that is not \
                                      known to be local)",
                                 ));

@@ -30,10 +30,10 @@ fn rip_relative_reference_to_a_kernel_symbol() {
         msg,
         format!(
             "{}: __TEXT,__text+0x3: X86_64_RELOC_SIGNED to _kernel_var: RIP-relative reference to an undefined \
-             (kernel) symbol: the kernel is not within 2 GiB of a kext and no relocation can express it (ld64 -kext \
-             writes none: addClassicRelocs ignores pc-relative stores to imports, so its output would point at \
-             address 0); load the address from the GOT instead (movq sym@GOTPCREL(%rip), what clang and rustc emit \
-             for a symbol that is not known to be local)",
+             (kernel) symbol: ld64 -kext writes no relocation for it (addClassicRelocs makes external relocations \
+             only for pointers and call sites), so its output would point at address 0 and the kernel's linker would \
+             never fix it; load the address from the GOT instead (movq sym@GOTPCREL(%rip), what clang and rustc \
+             emit for a symbol that is not known to be local)",
             p(&a)
         )
     );
