@@ -135,6 +135,23 @@ void (*p)(void) = f;
 }
 
 #[test]
+fn debug_info_changes_no_verdict() {
+    // The kernel objects now carry DWARF (-g, Rust line tables): the checks read symbols and
+    // code, so a clean object still passes and a panic reference is still found.
+    let dir = scratch_dir("debug-info");
+    let clean = compile_with(&dir, "clean", X86, CLEAN, &["-g"]);
+    assert_eq!(check_objects(&read(&clean, Arch::X86_64), Arch::X86_64).findings, vec![]);
+    let src = "void core_panic(void) __asm__(\"__RNvNtCs1a2b3c_4core9panicking5panic\");\n\
+               void f(int x) { if (x) core_panic(); }\n";
+    let panics = compile_with(&dir, "panic", X86, src, &["-g"]);
+    let findings = check_objects(&read(&panics, Arch::X86_64), Arch::X86_64).findings;
+    assert!(
+        findings.iter().any(|f| matches!(f, Finding::PanicOrFmt { symbols, .. } if symbols == &["core::panicking::panic"])),
+        "{findings:?}"
+    );
+}
+
+#[test]
 fn wrong_deployment_target_is_rejected() {
     let dir = scratch_dir("minos");
     let obj = compile(&dir, "old", "x86_64-apple-macos10.13", CLEAN);

@@ -16,11 +16,17 @@ pub fn scratch_dir(test: &str) -> PathBuf {
 
 /// Compiles C `source` for `target` (e.g. `x86_64-apple-macos10.15`) into `dir/name.o`.
 pub fn compile(dir: &Path, name: &str, target: &str, source: &str) -> PathBuf {
+    compile_with(dir, name, target, source, &[])
+}
+
+/// `compile` with extra clang flags (e.g. `-g`).
+pub fn compile_with(dir: &Path, name: &str, target: &str, source: &str, extra: &[&str]) -> PathBuf {
     let src = dir.join(format!("{name}.c"));
     let obj = dir.join(format!("{name}.o"));
     std::fs::write(&src, source).unwrap();
     let status = Command::new("clang-19")
         .args(["-target", target, "-O2", "-ffreestanding", "-c"])
+        .args(extra)
         .arg(&src)
         .arg("-o")
         .arg(&obj)
