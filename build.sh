@@ -5,7 +5,10 @@
 #   Linux: the Rust kernel library for x86_64 + arm64e, checked with tools/kext-check; with
 #          KERNEL_HEADERS also the shim (x86_64) and an ld64.lld link check; with XNU_EXPORTS
 #          (one or more xnu config/ directories, ':'-separated) every import against the KPIs.
-# Environment: BUNDLE_ID (default org.rustkext.RustKext), KERNEL_HEADERS, XNU_EXPORTS.
+#   Both:  with XNU_SOURCE (an xnu git directory or source tree) the kxld check: the x86_64 kext
+#          linked by macOS 10.15's own kext linker, built from that tree (tools/kxld-check).
+# Environment: BUNDLE_ID (default org.rustkext.RustKext), KERNEL_HEADERS, XNU_EXPORTS,
+#   XNU_SOURCE (+ XNU_TAG; KXLD_KERNEL and KXLD_PLUGINS: a real 10.15 kernel instead of the model).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -111,6 +114,29 @@ check_imports() {
     done
 }
 
+# ---- the kxld check (tools/kxld-check) ----
+
+# kxld_check HEADERS: links the x86_64 kext with kxld built from XNU_SOURCE, against the kernel
+# model made from xnu's KPI lists and HEADERS' vtables, or against KXLD_KERNEL + KXLD_PLUGINS.
+kxld_check() {
+    local headers=${1:-} args=()
+    if [ -f "$BUILD/$NAME.kext/Contents/MacOS/$NAME" ] && [ "$(uname -s)" = Linux ]; then
+        args=(--kext "$BUILD/$NAME.kext")
+    elif [ -f "$BUILD/x86_64/$NAME" ]; then
+        args=(--kext "$BUILD/x86_64/$NAME" --plist "$BUILD/Info.plist") # the slice ld64 linked
+    else
+        step "kxld check skipped: no x86_64 kext binary in $BUILD"
+        note "it needs $BUILD/$NAME.kext (Linux: KERNEL_HEADERS and tools/kextld) or $BUILD/x86_64/$NAME (macOS)"
+        return 0
+    fi
+    if [ -n "${KXLD_KERNEL:-}${KXLD_PLUGINS:-}" ]; then
+        args+=(--kernel "${KXLD_KERNEL:-}" --plugins "${KXLD_PLUGINS:-}")
+    fi
+    KERNEL_HEADERS=$headers tools/kxld-check/kxld-check.sh "${args[@]}" ||
+        die "the kext fails the kxld check (see above)" \
+            "the negative tests and details: XNU_SOURCE=$XNU_SOURCE KERNEL_HEADERS=$headers tools/kxld-check/kxld-check.sh --negative"
+}
+
 # ---- Linux ----
 
 linux_link_check() {
@@ -170,6 +196,12 @@ build_linux() {
     else
         step "import check skipped: XNU_EXPORTS is not set"
         note "to check every import against xnu's KPI export lists: XNU_EXPORTS=/tmp/xnu/xnu-7195.101.1/config ./build.sh (see README, developer checks)"
+    fi
+    if [ -n "${XNU_SOURCE:-}" ]; then
+        kxld_check "${KERNEL_HEADERS:-}"
+    else
+        step "kxld check skipped: XNU_SOURCE is not set"
+        note "to link the kext with macOS 10.15's kxld: XNU_SOURCE=<xnu git dir> KERNEL_HEADERS=/opt/MacKernelSDK/Headers ./build.sh (see README, developer checks)"
     fi
     step "done: Linux build and checks passed (the kext itself is linked on macOS)"
 }
@@ -235,6 +267,9 @@ build_macos() {
         kextutil -n -t "$BUILD/$NAME.kext" || die "kextutil rejects the kext (see above)"
     else
         note "neither kmutil nor kextutil found: not validated"
+    fi
+    if [ -n "${XNU_SOURCE:-}" ]; then
+        kxld_check "$headers"
     fi
     step "done: $BUILD/$NAME.kext"
 }

@@ -40,6 +40,10 @@ fi
 # ---- kernel build checks (build.sh, tools/kext-check, Info.plist) ----
 step "kext-check: bad objects rejected (SSE, x87, arm64e FP/SIMD, undeclared import, wrong cpu, panics), Info.plist rules"
 cargo test -p kext-check
+step "kxld-check: version rule, KPI lists, vtable dump + probe (clang-19), kernel model, verifier, strip, script options"
+# The kxld link itself needs an xnu tree and Kernel.framework headers (a developer check, README);
+# this is the check's own logic, on inputs of our own.
+cargo test -p kxld-check
 
 # ---- xnu-sim: scenarios, then under AddressSanitizer ----
 step "xnu-sim: scenarios (the unmodified shim and Rust core on the kernel model)"

@@ -24,10 +24,12 @@ use crate::macho::{
     reloc_type_name, MachO, Reloc, N_INDR, N_UNDF, X86_64_RELOC_BRANCH, X86_64_RELOC_UNSIGNED,
 };
 
-/// kmod_info_64_v1: address, size, hdr_size at these offsets.
-const KMOD_ADDRESS: u64 = 160;
-const KMOD_SIZE: u64 = 168;
-const KMOD_HDR_SIZE: u64 = 176;
+/// kmod_info_64_v1 (osfmk/mach/kmod.h, `#pragma pack(push, 4)`): next_addr 0, info_version 8,
+/// id 12, name 16, version 80, reference_count 144, reference_list_addr 148, address 156,
+/// size 164, hdr_size 172, start_addr 180, stop_addr 188.
+const KMOD_ADDRESS: u64 = 156;
+const KMOD_SIZE: u64 = 164;
+const KMOD_HDR_SIZE: u64 = 172;
 
 pub struct Interface<'a> {
     pub bundle_id: String,
@@ -253,6 +255,7 @@ pub fn verify(kext: &MachO<'_>, linked: &[u8], load: u64, kmod_info: u64, kernel
         } else {
             None
         };
+        let shown = |v: Option<String>| v.unwrap_or_else(|| "nothing (outside the image)".into());
         let check = |ok: bool, expected: String, got: String| -> Option<String> {
             (!ok).then(|| format!("{addr:#x}: {what}{}: kxld wrote {got}, expected {expected}", sym.map(|s| format!(" to {}", s.name)).unwrap_or_default()))
         };
@@ -260,7 +263,7 @@ pub fn verify(kext: &MachO<'_>, linked: &[u8], load: u64, kmod_info: u64, kernel
             (X86_64_RELOC_UNSIGNED, 3, false, Some(t)) => {
                 let want = kext.u64_at_addr(addr).unwrap_or(0).wrapping_add(t);
                 let got = linked_u64(addr);
-                check(got == Some(want), format!("{want:#x} ({})", kernel_name(t)), format!("{got:x?}"))
+                check(got == Some(want), format!("{want:#x} ({})", kernel_name(t)), shown(got.map(|g| format!("{g:#x}"))))
             }
             (X86_64_RELOC_UNSIGNED, 3, false, None) => {
                 // A pointer into the kext: the input pointer moved by the slide. An external
@@ -271,7 +274,7 @@ pub fn verify(kext: &MachO<'_>, linked: &[u8], load: u64, kmod_info: u64, kernel
                     None => input.wrapping_add(slide),
                 };
                 let got = linked_u64(addr);
-                check(got == Some(want), format!("{want:#x}"), format!("{got:x?}"))
+                check(got == Some(want), format!("{want:#x}"), shown(got.map(|g| format!("{g:#x}"))))
             }
             (X86_64_RELOC_BRANCH, 2, true, Some(t)) => {
                 let input = i64::from(kext.i32_at_addr(addr).unwrap_or(0));
@@ -280,7 +283,7 @@ pub fn verify(kext: &MachO<'_>, linked: &[u8], load: u64, kmod_info: u64, kernel
                 if want < i64::from(i32::MIN) || want > i64::from(i32::MAX) {
                     Some(format!("{addr:#x}: {what}: the target is out of rel32 range from the load address"))
                 } else {
-                    check(got == Some(want as i32), format!("rel32 {want:#x} (-> {})", kernel_name(t)), format!("{got:x?}"))
+                    check(got == Some(want as i32), format!("rel32 {want:#x} (-> {})", kernel_name(t)), shown(got.map(|g| format!("rel32 {g:#x}"))))
                 }
             }
             _ => Some(format!(
@@ -346,12 +349,17 @@ pub fn verify(kext: &MachO<'_>, linked: &[u8], load: u64, kmod_info: u64, kernel
     // The linked symbol table: every defined symbol moved by the slide.
     match MachO::parse(linked) {
         Ok(l) => {
-            let lsyms = l.defined_by_name();
+            // By name and value: local names repeat (each object's `__GLOBAL__D_a`).
+            let mut lsyms: HashMap<&str, Vec<u64>> = HashMap::new();
+            for s in l.symbols.iter().filter(|s| s.is_defined()) {
+                lsyms.entry(s.name.as_str()).or_default().push(s.n_value);
+            }
             let mut moved = 0;
             for s in kext.symbols.iter().filter(|s| s.is_defined() && s.n_sect != 0) {
+                let want = s.n_value.wrapping_add(slide);
                 match lsyms.get(s.name.as_str()) {
-                    Some(ls) if ls.n_value == s.n_value.wrapping_add(slide) => moved += 1,
-                    Some(ls) => out.errors.push(format!("symbol {} at {:#x} in the linked kext, expected {:#x}", s.name, ls.n_value, s.n_value.wrapping_add(slide))),
+                    Some(v) if v.contains(&want) => moved += 1,
+                    Some(v) => out.errors.push(format!("symbol {} at {v:x?} in the linked kext, expected {want:#x}", s.name)),
                     None if s.is_external() => out.errors.push(format!("symbol {} is missing from the linked kext", s.name)),
                     None => {}
                 }

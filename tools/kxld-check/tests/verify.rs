@@ -93,7 +93,7 @@ fn link_by_hand(kext: &[u8], kernel: &[u8], slot1_target: &str) -> Vec<u8> {
     put64(&mut out, DATA + 0x100, addr("__ZN4Base10gMetaClassE"));
     put64(&mut out, DATA + 0x118, TEXT + 8 + LOAD);
     put64(&mut out, DATA + 0x120, addr(slot1_target));
-    put64(&mut out, DATA + 160, LOAD);
+    put64(&mut out, DATA + 156, LOAD);
     // The symbol table, moved (kxld writes its own; the verifier reads names and values).
     let m = MachO::parse(kext).unwrap_or_else(|e| panic!("{e}"));
     let st = m.symtab.unwrap_or_default();
@@ -113,7 +113,7 @@ fn link_by_hand(kext: &[u8], kernel: &[u8], slot1_target: &str) -> Vec<u8> {
     // kmod_info.size: the whole image, as kxld's output buffer is (page-rounded).
     out.resize(out.len().div_ceil(0x1000) * 0x1000, 0);
     let size = out.len() as u64;
-    put64(&mut out, DATA + 168, size);
+    put64(&mut out, DATA + 164, size);
     out
 }
 
@@ -156,7 +156,7 @@ fn names_each_wrong_value() {
         assert!(o.errors.iter().any(|e| e.contains(message)), "{at:#x}: {:#?}", o.errors);
     }
     let mut bad = good.clone();
-    bad[(DATA + 168) as usize] ^= 1;
+    bad[(DATA + 164) as usize] ^= 1;
     assert!(run(&k, &bad, &w).errors.iter().any(|e| e.starts_with("kmod_info")));
 }
 

@@ -1,7 +1,9 @@
 /*
  * RustKext kxld glue: the kmod_info layouts kxld fills in (populate_kmod_info in
  * libkern/kxld/kxld_object.c writes address, size and hdr_size). Same field order and types as
- * the Darwin ABI's kmod_info_32_v1 / kmod_info_64_v1 (KMOD_MAX_NAME = 64).
+ * the Darwin ABI's kmod_info_32_v1 / kmod_info_64_v1 (KMOD_MAX_NAME = 64), and, like every kmod
+ * structure, 4-byte packed (#pragma pack(4) in xnu's osfmk/mach/kmod.h): in the 64-bit layout
+ * reference_list_addr follows reference_count with no padding, so address is at 156.
  */
 #ifndef RUSTKEXT_MACH_KMOD_H
 #define RUSTKEXT_MACH_KMOD_H
@@ -10,6 +12,8 @@
 #define KMOD_MAX_NAME 64
 
 typedef struct kmod_info kmod_info_t; /* only ever used through the v1 layouts below */
+
+#pragma pack(push, 4)
 
 typedef struct kmod_info_32_v1 {
 	uint32_t next_addr;
@@ -40,9 +44,10 @@ typedef struct kmod_info_64_v1 {
 	uint64_t start_addr;
 	uint64_t stop_addr;
 } kmod_info_64_v1_t;
+#pragma pack(pop)
 
 #include <stddef.h>
-_Static_assert(offsetof(kmod_info_64_v1_t, address) == 160 && sizeof(kmod_info_64_v1_t) == 200,
+_Static_assert(offsetof(kmod_info_64_v1_t, address) == 156 && sizeof(kmod_info_64_v1_t) == 196,
     "kmod_info_64_v1 layout");
 _Static_assert(offsetof(kmod_info_32_v1_t, address) == 148 && sizeof(kmod_info_32_v1_t) == 168,
     "kmod_info_32_v1 layout");
