@@ -197,7 +197,9 @@ build_linux() {
         step "import check skipped: XNU_EXPORTS is not set"
         note "to check every import against xnu's KPI export lists: XNU_EXPORTS=/tmp/xnu/xnu-7195.101.1/config ./build.sh (see README, developer checks)"
     fi
-    if [ -n "${XNU_SOURCE:-}" ]; then
+    if [ -n "${XNU_SOURCE:-}" ] && [ -z "${KERNEL_HEADERS:-}${KXLD_KERNEL:-}" ]; then
+        step "kxld check skipped: XNU_SOURCE needs KERNEL_HEADERS too (the kext is built with them, and the kernel model's vtables come from them)"
+    elif [ -n "${XNU_SOURCE:-}" ]; then
         kxld_check "${KERNEL_HEADERS:-}"
     else
         step "kxld check skipped: XNU_SOURCE is not set"

@@ -31,7 +31,12 @@ rm -rf "$xnu"
 mkdir -p "$xnu" "$out/obj"
 if [ -f "$src/libkern/kxld/kxld.c" ]; then
     (cd "$src" && tar -cf - "${paths[@]}") | tar -xf - -C "$xnu"
-    echo "xnu source tree $src (config/MasterVersion $(grep -v '^#' "$src/config/MasterVersion" | tail -1))"
+    version=$(grep -v '^#' "$src/config/MasterVersion" | tail -1)
+    echo "xnu source tree $src (config/MasterVersion $version)"
+    case $version in
+        19.*) ;;
+        *) echo "note: this tree is Darwin $version, not 19 (macOS 10.15): its kxld and KPI lists are checked as they are" ;;
+    esac
 elif git --git-dir="$src" rev-parse -q --verify "$tag^{commit}" >/dev/null 2>&1; then
     git --git-dir="$src" archive "$tag" "${paths[@]}" | tar -xf - -C "$xnu"
     echo "xnu git directory $src, tag $tag"

@@ -59,6 +59,7 @@ if [ -d "$kext" ]; then
     [ -f "$kext/Contents/Info.plist" ] || die "$kext is not a kext bundle (no Contents/Info.plist)"
     [ -n "$plist" ] || plist=$kext/Contents/Info.plist
     exe=$(sed -n '/<key>CFBundleExecutable<\/key>/{n;s/.*<string>\(.*\)<\/string>.*/\1/p;}' "$kext/Contents/Info.plist")
+    [ -n "$exe" ] || die "$kext/Contents/Info.plist names no CFBundleExecutable (an XML plist is expected)"
     binary=$kext/Contents/MacOS/$exe
 elif [ -f "$kext" ]; then
     binary=$kext
@@ -102,8 +103,9 @@ step "tools/kxld-check"
 CARGO_TARGET_DIR=$ROOT/target cargo build -q -p kxld-check || die "building tools/kxld-check failed (see above)"
 
 # ---- the kernel model ----
-# build_model DIR [EDIT]: the model in DIR; EDIT (a sed script) changes a copy of IOService.h
-# first (the negative tests' "kernel built from other headers").
+# build_model DIR [EDIT]: the model in DIR; EDIT (an awk program) changes a copy of IOService.h
+# first (the negative tests' "kernel built from other headers"; awk, not GNU sed, so it runs on
+# macOS too).
 build_model() {
     local dir=$1 edit=${2:-} classes isys=()
     rm -rf "$dir"
@@ -113,7 +115,7 @@ build_model() {
     classes=$(printf '%s\n' OSObject OSMetaClass $("$TOOL" classes "$binary") | awk '!seen[$0]++')
     if [ -n "$edit" ]; then
         mkdir -p "$dir/headers/IOKit"
-        sed -e "$edit" "$KERNEL_HEADERS/IOKit/IOService.h" >"$dir/headers/IOKit/IOService.h"
+        awk "$edit" "$KERNEL_HEADERS/IOKit/IOService.h" >"$dir/headers/IOKit/IOService.h"
         cmp -s "$KERNEL_HEADERS/IOKit/IOService.h" "$dir/headers/IOKit/IOService.h" &&
             die "the header edit '$edit' changed nothing: IOService.h differs from what this test expects"
         isys=(-isystem "$dir/headers")
@@ -161,7 +163,7 @@ expect_fail() {
         failures=$((failures + 1))
     elif grep -qF -- "$message" "$N/$name.log"; then
         echo "    NEGATIVE $name: failed as it must (exit $rc):"
-        grep -E 'error:|ERROR|OSKext:|FAIL' "$N/$name.log" | head -8 | sed 's/^ */      /'
+        grep -E 'error:|ERROR|dependencies:|FAIL' "$N/$name.log" | head -8 | sed 's/^ */      /'
     else
         echo "    NEGATIVE $name: failed (exit $rc) but without \"$message\" (log: $N/$name.log)"
         failures=$((failures + 1))
@@ -181,24 +183,31 @@ expect_pass() {
     fi
 }
 
+# first_reserved_slot TEXT: an awk program replacing the first
+# `OSMetaClassDeclareReservedUnused(IOService, 2);` (a pad slot of LP64 IOService) with TEXT
+# (`&` = the macro itself).
+first_reserved_slot() {
+    printf '!done && /OSMetaClassDeclareReservedUnused\\(IOService, 2\\);/ { sub(/OSMetaClassDeclareReservedUnused\\(IOService, 2\\);/, "%s"); done = 1 } { print }' "$1"
+}
+
 if [ "$mode" = model ]; then
     # The kernel's IOService has one virtual fewer than the kext's headers (systemWillShutdown
     # removed): every later slot moves up, a pad slot meets a real function.
     step "negative: out-of-date superclass vtable (the kernel's IOService has one virtual fewer)"
-    build_model "$N/model-fewer" '/^[[:space:]]*virtual void systemWillShutdown( *IOOptionBits specifier *);/d' >/dev/null
+    build_model "$N/model-fewer" '!/^[[:space:]]*virtual void systemWillShutdown\( *IOOptionBits specifier *\);/' >/dev/null
     expect_fail outdated-fewer "is out of date. Make sure your kext has been built against the correct headers." \
         neg_link --kernel "$N/model-fewer/kernel" --plugins "$N/model-fewer/System.kext/PlugIns" --kext "$binary"
     # One virtual more, before IOService's pad slots: the superclass vtable is longer than the
     # kext's.
     step "negative: out-of-date superclass vtable (the kernel's IOService has one virtual more)"
-    build_model "$N/model-more" '0,/OSMetaClassDeclareReservedUnused(IOService, 2);/s//virtual void rkModelExtraVirtual(); &/' >/dev/null
+    build_model "$N/model-more" "$(first_reserved_slot 'virtual void rkModelExtraVirtual(); &')" >/dev/null
     expect_fail outdated-more "is malformed. Make sure your kext has been built against the correct headers." \
         neg_link --kernel "$N/model-more/kernel" --plugins "$N/model-more/System.kext/PlugIns" --kext "$binary"
     # The kernel is newer than the kext's headers: it uses IOService's reserved slot 2 for a new
     # virtual. The kext's vtables still name _RESERVEDIOService2 there; kxld must patch that
     # slot to the kernel's new function (binary compatibility), and the verifier must see it.
     step "patching: the kernel's IOService fills its pad slot 2 with a new virtual (the kext must still link)"
-    build_model "$N/model-newer" '0,/OSMetaClassDeclareReservedUnused(IOService, 2);/s//private: virtual void rkModelNewInSlot2();/' >/dev/null
+    build_model "$N/model-newer" "$(first_reserved_slot 'private: virtual void rkModelNewInSlot2();')" >/dev/null
     expect_pass newer-kernel-patched "patched by kxld to the kernel's function (slot" \
         neg_link --kernel "$N/model-newer/kernel" --plugins "$N/model-newer/System.kext/PlugIns" --kext "$binary"
 fi
@@ -209,7 +218,7 @@ expect_fail undeclared-kpi "The following symbols are unresolved for this kext:"
     link --kernel "$kernel" --plugins "$plugins" --kext "$binary" --plist "$N/no-bsd.plist" --out "$N/linked"
 
 step "negative: a stripped metaclass vtable"
-meta=$(llvm-nm-19 --defined-only "$binary" 2>/dev/null | awk '$3 ~ /^__ZTVN.*9MetaClassE$/ {print $3; exit}')
+meta=$("$TOOL" vtables "$binary" | grep -m1 '9MetaClassE$' || true)
 [ -n "$meta" ] || die "the kext defines no metaclass vtable (__ZTVN...9MetaClassE)"
 "$TOOL" strip-symbol "$binary" "$N/stripped" "$meta"
 expect_fail stripped-metaclass-vtable "This vtable symbol is required for binary compatibility, and it may have been stripped." \
@@ -219,6 +228,11 @@ step "negative: a declared KPI version newer than the kernel's (com.apple.kpi.io
 "$TOOL" edit-plist "$plist" "$N/too-new.plist" --set-library com.apple.kpi.iokit=99.0.0
 expect_fail kpi-version-too-new "not compatible with requested version 99.0.0" \
     link --kernel "$kernel" --plugins "$plugins" --kext "$binary" --plist "$N/too-new.plist" --out "$N/linked"
+
+step "negative: a declared KPI version below what the library is compatible with (com.apple.kpi.bsd 7.0; it goes back to 8.0)"
+"$TOOL" edit-plist "$plist" "$N/too-old.plist" --set-library com.apple.kpi.bsd=7.0
+expect_fail kpi-version-too-old "not compatible with requested version 7.0" \
+    link --kernel "$kernel" --plugins "$plugins" --kext "$binary" --plist "$N/too-old.plist" --out "$N/linked"
 
 step "negative: the verifier itself catches a wrong fixup (one byte of kxld's output changed)"
 # The first external BRANCH: its rel32 is what kxld computed for a call into the kernel.

@@ -20,6 +20,8 @@ const USAGE: &str = "usage:
   kxld-check verify --record FILE [--linked FILE]
       only the verification, of a link made earlier (`link` writes <out>.record), optionally of
       another linked image
+  kxld-check vtables KEXT_BINARY
+      the vtable symbols the kext defines
   kxld-check reloc-sites KEXT_BINARY
       offset and kind of each external relocation (where the negative test changes a byte)
   kxld-check strip-symbol IN OUT SYMBOL
@@ -164,7 +166,7 @@ fn link(a: &Args) -> Result<bool, String> {
         Ok(d) => d,
         Err(errors) => {
             for e in errors {
-                println!("OSKext: {e}");
+                println!("dependencies: {e}");
             }
             println!("FAIL: the kernel would not link {kext_id} (dependencies do not resolve)");
             return Ok(false);
@@ -264,6 +266,15 @@ fn verify_cmd(a: &Args) -> Result<bool, String> {
     verify_files(&kext, &linked, hex(field("address")?)?, hex(field("kmod_info")?)?, field("kernel")?, &ifaces)
 }
 
+fn vtables(a: &Args) -> Result<(), String> {
+    let path = a.positional.first().ok_or("vtables KEXT_BINARY")?;
+    let bytes = read(path)?;
+    for s in MachO::parse(&bytes)?.symbols.iter().filter(|s| s.is_defined() && s.name.starts_with("__ZTV")) {
+        println!("{}", s.name);
+    }
+    Ok(())
+}
+
 fn reloc_sites(a: &Args) -> Result<(), String> {
     let path = a.positional.first().ok_or("reloc-sites KEXT_BINARY")?;
     let bytes = read(path)?;
@@ -315,6 +326,7 @@ fn run() -> Result<bool, String> {
         "link" => link(&a),
         "verify" => verify_cmd(&a),
         "reloc-sites" => reloc_sites(&a).map(|()| true),
+        "vtables" => vtables(&a).map(|()| true),
         "strip-symbol" => strip_cmd(&a).map(|()| true),
         "edit-plist" => edit_plist(&a).map(|()| true),
         "-h" | "--help" | "help" => {
