@@ -31,7 +31,7 @@ rm -rf "$xnu"
 mkdir -p "$xnu" "$out/obj"
 if [ -f "$src/libkern/kxld/kxld.c" ]; then
     (cd "$src" && tar -cf - "${paths[@]}") | tar -xf - -C "$xnu"
-    version=$(grep -v '^#' "$src/config/MasterVersion" | tail -1)
+    version=$(grep -v '^#' "$src/config/MasterVersion" | grep . | tail -1)
     echo "xnu source tree $src (config/MasterVersion $version)"
     case $version in
         19.*) ;;

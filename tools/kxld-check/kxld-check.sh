@@ -84,6 +84,7 @@ else
 fi
 [ -n "${XNU_SOURCE:-}" ] || die "XNU_SOURCE is not set (an xnu git directory or source tree: kxld and the KPI lists come from it)" \
     "XNU_SOURCE=<xnu clone> tools/kxld-check/kxld-check.sh"
+[ -e "$XNU_SOURCE" ] || die "XNU_SOURCE=$XNU_SOURCE does not exist"
 if [ "$dry_run" = yes ]; then
     echo "kext binary: $binary"
     echo "kext Info.plist: $plist"

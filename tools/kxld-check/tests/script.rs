@@ -94,6 +94,7 @@ fn refuses_what_cannot_work() {
         (vec![xnu.clone(), hdr.clone()], [&kext[..], &["--kernel".into(), f.p("kernel")]].concat(), "--kernel and --plugins go together"),
         (vec![xnu.clone()], [&kext[..], &["--kernel".into(), f.p("nope"), "--plugins".into(), f.p("PlugIns")]].concat(), "no kernel at"),
         (vec![xnu.clone(), hdr.clone()], vec!["--kext".into(), f.p("x86_64-RustKext"), "--plist".into(), f.p("missing.plist")], "no Info.plist at"),
+        (vec![("XNU_SOURCE", f.p("no-xnu")), hdr.clone()], kext.to_vec(), "does not exist"),
         (vec![xnu, hdr], vec!["--frobnicate".into()], "unknown option --frobnicate"),
     ];
     for (env, args, message) in cases {
