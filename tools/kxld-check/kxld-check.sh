@@ -104,23 +104,26 @@ step "tools/kxld-check"
 CARGO_TARGET_DIR=$ROOT/target cargo build -q -p kxld-check || die "building tools/kxld-check failed (see above)"
 
 # ---- the kernel model ----
-# build_model DIR [EDIT]: the model in DIR; EDIT (an awk program) changes a copy of IOService.h
-# first (the negative tests' "kernel built from other headers"; awk, not GNU sed, so it runs on
-# macOS too).
+# build_model DIR [HEADER EDIT]...: the model in DIR; each EDIT (an awk program) changes a copy
+# of HEADER (relative to KERNEL_HEADERS) first: the negative tests' "kernel built from other
+# headers" (awk, not GNU sed, so it runs on macOS too).
 build_model() {
-    local dir=$1 edit=${2:-} classes isys=()
+    local dir=$1 classes isys=() header edit
+    shift
     rm -rf "$dir"
     mkdir -p "$dir"
     # OSObject and OSMetaClass always (every metaclass vtable's parent is OSMetaClass's), then
     # what the kext's classes derive from.
     classes=$(printf '%s\n' OSObject OSMetaClass $("$TOOL" classes "$binary") | awk '!seen[$0]++')
-    if [ -n "$edit" ]; then
-        mkdir -p "$dir/headers/IOKit"
-        awk "$edit" "$KERNEL_HEADERS/IOKit/IOService.h" >"$dir/headers/IOKit/IOService.h"
-        cmp -s "$KERNEL_HEADERS/IOKit/IOService.h" "$dir/headers/IOKit/IOService.h" &&
-            die "the header edit '$edit' changed nothing: IOService.h differs from what this test expects"
+    while [ $# -ge 2 ]; do
+        header=$1 edit=$2
+        shift 2
+        mkdir -p "$(dirname "$dir/headers/$header")"
+        awk "$edit" "$KERNEL_HEADERS/$header" >"$dir/headers/$header"
+        cmp -s "$KERNEL_HEADERS/$header" "$dir/headers/$header" &&
+            die "the edit '$edit' changed nothing in $header: the header is not what this test expects"
         isys=(-isystem "$dir/headers")
-    fi
+    done
     # shellcheck disable=SC2086 # one class per word
     "$TOOL" probe-source --headers "$KERNEL_HEADERS" $classes >"$dir/probe.cpp"
     # The shim's flags (build.sh), same deployment target: it changes MacKernelSDK's layouts.
@@ -171,45 +174,51 @@ expect_fail() {
     fi
 }
 neg_link() { link --plist "$plist" --out "$N/linked" "$@"; }
-# expect_pass NAME MESSAGE CMD...: CMD must succeed and print MESSAGE.
+# expect_pass NAME MESSAGE COUNT CMD...: CMD must succeed and print MESSAGE on COUNT lines.
 expect_pass() {
-    local name=$1 message=$2
-    shift 2
-    if "$@" >"$N/$name.log" 2>&1 && grep -qF -- "$message" "$N/$name.log"; then
-        echo "    POSITIVE $name: passed as it must:"
-        grep -E 'patching detail|PASS' "$N/$name.log" | head -6 | sed 's/^ */      /'
-    else
-        echo "    POSITIVE $name: did not pass with \"$message\" (log: $N/$name.log)"
-        failures=$((failures + 1))
+    local name=$1 message=$2 count=$3 n
+    shift 3
+    if "$@" >"$N/$name.log" 2>&1; then
+        n=$(grep -cF -- "$message" "$N/$name.log" || true)
+        if [ "$n" -eq "$count" ]; then
+            echo "    POSITIVE $name: passed as it must:"
+            grep -E 'patching detail|[1-9] patched by kxld|PASS' "$N/$name.log" | head -12 | sed 's/^ */      /'
+            return
+        fi
     fi
+    echo "    POSITIVE $name: did not pass with \"$message\" on $count lines (log: $N/$name.log)"
+    failures=$((failures + 1))
 }
 
-# first_reserved_slot TEXT: an awk program replacing the first
-# `OSMetaClassDeclareReservedUnused(IOService, 2);` (a pad slot of LP64 IOService) with TEXT
-# (`&` = the macro itself).
-first_reserved_slot() {
-    printf '!done && /OSMetaClassDeclareReservedUnused\\(IOService, 2\\);/ { sub(/OSMetaClassDeclareReservedUnused\\(IOService, 2\\);/, "%s"); done = 1 } { print }' "$1"
+# reserved_slot CLASS N TEXT: an awk program replacing the first
+# `OSMetaClassDeclareReservedUnused(CLASS, N);` (a pad slot) with TEXT (`&` = the macro itself).
+reserved_slot() {
+    local re="OSMetaClassDeclareReservedUnused\\($1, $2\\);"
+    printf '!done && /%s/ { sub(/%s/, "%s"); done = 1 } { print }' "$re" "$re" "$3"
 }
 
 if [ "$mode" = model ]; then
     # The kernel's IOService has one virtual fewer than the kext's headers (systemWillShutdown
     # removed): every later slot moves up, a pad slot meets a real function.
     step "negative: out-of-date superclass vtable (the kernel's IOService has one virtual fewer)"
-    build_model "$N/model-fewer" '!/^[[:space:]]*virtual void systemWillShutdown\( *IOOptionBits specifier *\);/' >/dev/null
+    build_model "$N/model-fewer" IOKit/IOService.h '!/^[[:space:]]*virtual void systemWillShutdown\( *IOOptionBits specifier *\);/' >/dev/null
     expect_fail outdated-fewer "is out of date. Make sure your kext has been built against the correct headers." \
         neg_link --kernel "$N/model-fewer/kernel" --plugins "$N/model-fewer/System.kext/PlugIns" --kext "$binary"
     # One virtual more, before IOService's pad slots: the superclass vtable is longer than the
     # kext's.
     step "negative: out-of-date superclass vtable (the kernel's IOService has one virtual more)"
-    build_model "$N/model-more" "$(first_reserved_slot 'virtual void rkModelExtraVirtual(); &')" >/dev/null
+    build_model "$N/model-more" IOKit/IOService.h "$(reserved_slot IOService 2 'virtual void rkModelExtraVirtual(); &')" >/dev/null
     expect_fail outdated-more "is malformed. Make sure your kext has been built against the correct headers." \
         neg_link --kernel "$N/model-more/kernel" --plugins "$N/model-more/System.kext/PlugIns" --kext "$binary"
-    # The kernel is newer than the kext's headers: it uses IOService's reserved slot 2 for a new
-    # virtual. The kext's vtables still name _RESERVEDIOService2 there; kxld must patch that
-    # slot to the kernel's new function (binary compatibility), and the verifier must see it.
-    step "patching: the kernel's IOService fills its pad slot 2 with a new virtual (the kext must still link)"
-    build_model "$N/model-newer" "$(first_reserved_slot 'private: virtual void rkModelNewInSlot2();')" >/dev/null
-    expect_pass newer-kernel-patched "patched by kxld to the kernel's function (slot" \
+    # The kernel is newer than the kext's headers: it uses IOService's reserved slot 2 and
+    # OSMetaClass's reserved slot 0 for new virtuals. The kext's vtables still name the pad slots
+    # there; kxld must patch those slots of both classes and both metaclasses to the kernel's new
+    # functions (binary compatibility), and the verifier must find exactly those four.
+    step "patching: the kernel fills pad slots of IOService and OSMetaClass with new virtuals (the kext must still link)"
+    build_model "$N/model-newer" \
+        IOKit/IOService.h "$(reserved_slot IOService 2 'private: virtual void rkModelNewInSlot2();')" \
+        libkern/c++/OSMetaClass.h "$(reserved_slot OSMetaClass 0 'private: virtual void rkModelNewMetaSlot0();')" >/dev/null
+    expect_pass newer-kernel-patched " 1 patched by kxld to the kernel's function (slot " 4 \
         neg_link --kernel "$N/model-newer/kernel" --plugins "$N/model-newer/System.kext/PlugIns" --kext "$binary"
 fi
 
@@ -219,7 +228,8 @@ expect_fail undeclared-kpi "The following symbols are unresolved for this kext:"
     link --kernel "$kernel" --plugins "$plugins" --kext "$binary" --plist "$N/no-bsd.plist" --out "$N/linked"
 
 step "negative: a stripped metaclass vtable"
-meta=$("$TOOL" vtables "$binary" | grep -m1 '9MetaClassE$' || true)
+# (awk reads all the tool prints: a reader that stops early would break the tool's pipe)
+meta=$("$TOOL" vtables "$binary" | awk '/9MetaClassE$/ && m == "" {m = $0} END {print m}')
 [ -n "$meta" ] || die "the kext defines no metaclass vtable (__ZTVN...9MetaClassE)"
 "$TOOL" strip-symbol "$binary" "$N/stripped" "$meta"
 expect_fail stripped-metaclass-vtable "This vtable symbol is required for binary compatibility, and it may have been stripped." \
@@ -237,7 +247,7 @@ expect_fail kpi-version-too-old "not compatible with requested version 7.0" \
 
 step "negative: the verifier itself catches a wrong fixup (one byte of kxld's output changed)"
 # The first external BRANCH: its rel32 is what kxld computed for a call into the kernel.
-site=$("$TOOL" reloc-sites "$binary" | awk '$2 == "BRANCH" {print $1; exit}')
+site=$("$TOOL" reloc-sites "$binary" | awk '$2 == "BRANCH" && s == "" {s = $1} END {print s}')
 [ -n "$site" ] || die "the kext has no external BRANCH relocation"
 cp "$W/RustKext.linked" "$N/corrupt.linked"
 byte=$(od -An -tu1 -j "$site" -N1 "$N/corrupt.linked" | tr -d ' ')
@@ -254,7 +264,7 @@ if [ "$mode" = model ]; then
     mkdir -p "$sys/Kernels" "$sys/Extensions/System.kext"
     cp "$W/model/kernel" "$sys/Kernels/kernel"
     cp -R "$W/model/System.kext/PlugIns" "$sys/Extensions/System.kext/"
-    expect_pass mac-options "PASS: kxld linked the kext" \
+    expect_pass mac-options "PASS: kxld linked the kext" 1 \
         env KXLD_CHECK_DIR="$N/fake-mac/work" "$0" --kext "$binary" --plist "$plist" \
         --kernel "$sys/Kernels/kernel" --plugins "$sys/Extensions/System.kext/PlugIns"
     grep -E '^    (kext |kernel )' "$N/mac-options.log" | sed 's/^ */      /'
