@@ -149,6 +149,42 @@ mod tests {
     }
 
     #[test]
+    fn scans_flat_and_contents_bundles() {
+        // xnu installs the pseudo-kexts flat (IOKit.kext/Info.plist, IOKit.kext/IOKit); a
+        // bundle with Contents/ (Info.plist, MacOS/<exe>) is read too; no plist: skipped.
+        let dir = std::env::temp_dir().join(format!("kxld-check-plugins-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let plist = |id: &str, exe: &str| {
+            format!(
+                "<?xml version=\"1.0\"?><plist version=\"1.0\"><dict><key>CFBundleIdentifier</key><string>{id}</string>\
+                 <key>CFBundleExecutable</key><string>{exe}</string><key>CFBundleVersion</key><string>19.6.0</string>\
+                 <key>OSBundleCompatibleVersion</key><string>8.0</string><key>OSKernelResource</key><true/></dict></plist>"
+            )
+        };
+        let w = |p: PathBuf, s: String| {
+            std::fs::create_dir_all(p.parent().unwrap_or(&dir)).unwrap_or_default();
+            std::fs::write(p, s).unwrap_or_default();
+        };
+        w(dir.join("Flat.kext/Info.plist"), plist("com.example.flat", "Flat"));
+        w(dir.join("Flat.kext/Flat"), "x".into());
+        w(dir.join("Deep.kext/Contents/Info.plist"), plist("com.example.deep", "Deep"));
+        w(dir.join("Deep.kext/Contents/MacOS/Deep"), "x".into());
+        w(dir.join("Empty.kext/readme"), "no plist".into());
+        let libs = scan(&dir).unwrap_or_default();
+        let _ = std::fs::remove_dir_all(&dir);
+        let got: Vec<(String, Option<PathBuf>)> =
+            libs.iter().map(|l| (l.id.clone(), l.executable.as_ref().and_then(|e| e.strip_prefix(&dir).ok()).map(PathBuf::from))).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("com.example.deep".to_string(), Some(PathBuf::from("Deep.kext/Contents/MacOS/Deep"))),
+                ("com.example.flat".to_string(), Some(PathBuf::from("Flat.kext/Flat"))),
+            ]
+        );
+        assert!(libs.iter().all(|l| l.kernel_resource && l.version == "19.6.0"));
+    }
+
+    #[test]
     fn reads_os_bundle_libraries_in_order() {
         let xml = r#"<?xml version="1.0"?><plist version="1.0"><dict>
             <key>CFBundleIdentifier</key><string>org.example.K</string>
