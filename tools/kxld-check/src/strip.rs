@@ -1,4 +1,4 @@
-//! Removes one symbol from a final-linked Mach-O's symbol table (the "stripped metaclass
+//! Removes one symbol (not its debug-map stabs) from a final-linked Mach-O's symbol table (the "stripped metaclass
 //! vtable" negative test). The symbol table is rebuilt without it; the `LC_DYSYMTAB` ranges and
 //! every external relocation's symbol index are renumbered, so the file stays consistent and
 //! only that symbol is gone.
@@ -11,7 +11,13 @@ pub fn strip_symbol(file: &[u8], name: &str) -> Result<Vec<u8>, String> {
         return Err("strip a thin Mach-O, not a fat file".into());
     }
     let st = m.symtab.ok_or("no LC_SYMTAB")?;
-    let idx = m.symbols.iter().position(|s| s.name == name).ok_or_else(|| format!("no symbol {name}"))? as u32;
+    // The symbol itself, not a debug-map stab of the same name (an N_GSYM for a global): kxld
+    // indexes symbols by name without the stabs (sym_is_name_indexed in kxld_symtab.c).
+    let idx = m
+        .symbols
+        .iter()
+        .position(|s| s.name == name && !s.is_stab())
+        .ok_or_else(|| format!("no symbol {name} (other than stabs)"))? as u32;
     let mut out = file.to_vec();
     let symoff = st.symoff as usize;
     let n = st.nsyms as usize;

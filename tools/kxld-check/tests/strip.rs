@@ -8,6 +8,7 @@ use support::{kext, Rel, Sym, DATA, TEXT};
 
 fn sample() -> Vec<u8> {
     let syms = [
+        Sym { name: "__ZTVN3Foo9MetaClassE", sect: 0, value: 0, external: false }, // N_GSYM stab
         Sym { name: "_local", sect: 1, value: TEXT, external: false },
         Sym { name: "_kmod_info", sect: 2, value: DATA, external: true },
         Sym { name: "__ZTVN3Foo9MetaClassE", sect: 2, value: DATA + 0x100, external: true },
@@ -15,8 +16,8 @@ fn sample() -> Vec<u8> {
         Sym { name: "_IOSleep", sect: 0, value: 0, external: true },
     ];
     let relocs = [
-        Rel { address: TEXT + 1, target: 3, external: true, kind: 2, pcrel: true, length: 2 },
-        Rel { address: TEXT + 6, target: 4, external: true, kind: 2, pcrel: true, length: 2 },
+        Rel { address: TEXT + 1, target: 4, external: true, kind: 2, pcrel: true, length: 2 },
+        Rel { address: TEXT + 6, target: 5, external: true, kind: 2, pcrel: true, length: 2 },
     ];
     kext(&[0xe8, 0, 0, 0, 0, 0xe8, 0, 0, 0, 0, 0xc3], &[0u8; 0x110], &syms, &relocs)
 }
@@ -27,9 +28,11 @@ fn removes_one_symbol_and_renumbers() {
     let out = strip_symbol(&f, "__ZTVN3Foo9MetaClassE").unwrap_or_else(|e| panic!("{e}"));
     let m = MachO::parse(&out).unwrap_or_else(|e| panic!("{e}"));
     let names: Vec<_> = m.symbols.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["_local", "_kmod_info", "_IOLog", "_IOSleep"]);
+    // The symbol is gone; its debug-map stab (N_GSYM) stays, as kxld does not index stabs.
+    assert_eq!(names, ["__ZTVN3Foo9MetaClassE", "_local", "_kmod_info", "_IOLog", "_IOSleep"]);
+    assert!(m.symbols[0].is_stab());
     let d = m.dysymtab.unwrap_or_default();
-    assert_eq!((d.ilocalsym, d.nlocalsym, d.iextdefsym, d.nextdefsym, d.iundefsym, d.nundefsym), (0, 1, 1, 1, 2, 2));
+    assert_eq!((d.ilocalsym, d.nlocalsym, d.iextdefsym, d.nextdefsym, d.iundefsym, d.nundefsym), (0, 2, 2, 1, 3, 2));
     let targets: Vec<_> = m.extrel.iter().map(|r| m.symbols[r.symbolnum as usize].name.as_str()).collect();
     assert_eq!(targets, ["_IOLog", "_IOSleep"]);
 }

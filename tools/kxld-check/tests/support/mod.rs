@@ -9,11 +9,14 @@ pub const DATA: u64 = 0x2000;
 
 pub struct Sym {
     pub name: &'static str,
-    /// 0 = undefined, 1 = __text, 2 = __data
+    /// 0 = undefined (or a stab: see `stab`), 1 = __text, 2 = __data
     pub sect: u8,
     pub value: u64,
     pub external: bool,
 }
+
+/// An N_GSYM debug-map stab (a local symbol entry in ld64's order).
+pub const N_GSYM: u8 = 0x20;
 
 pub struct Rel {
     pub address: u64,
@@ -68,19 +71,25 @@ fn seg(out: &mut Vec<u8>, name: &str, addr: u64, size: u64, off: u64, fsize: u64
 
 /// Symbols must come in ld64's order: locals, external definitions, undefined.
 pub fn kext(text: &[u8], data: &[u8], syms: &[Sym], relocs: &[Rel]) -> Vec<u8> {
-    let nlocal = syms.iter().filter(|s| s.sect != 0 && !s.external).count() as u32;
+    // A symbol with sect 0 and external false is an N_GSYM stab (a local).
+    let nlocal = syms.iter().filter(|s| !s.external).count() as u32;
     let nextdef = syms.iter().filter(|s| s.sect != 0 && s.external).count() as u32;
-    let nundef = syms.iter().filter(|s| s.sect == 0).count() as u32;
+    let nundef = syms.iter().filter(|s| s.sect == 0 && s.external).count() as u32;
     let locrel: Vec<u8> = relocs.iter().filter(|r| !r.external).flat_map(reloc).collect();
     let extrel: Vec<u8> = relocs.iter().filter(|r| r.external).flat_map(reloc).collect();
     let mut strtab = vec![0u8; 4];
     let mut nlist = Vec::new();
     for s in syms {
         nlist.extend_from_slice(&(strtab.len() as u32).to_le_bytes());
-        let t = if s.sect == 0 { 0x01 } else if s.external { 0x0f } else { 0x0e };
+        let t = match (s.sect, s.external) {
+            (0, false) => N_GSYM,
+            (0, true) => 0x01,
+            (_, true) => 0x0f,
+            (_, false) => 0x0e,
+        };
         nlist.push(t);
         nlist.push(s.sect);
-        nlist.extend_from_slice(&(if s.sect == 0 { 0xfe00u16 } else { 0 }).to_le_bytes());
+        nlist.extend_from_slice(&(if t == 0x01 { 0xfe00u16 } else { 0 }).to_le_bytes());
         nlist.extend_from_slice(&s.value.to_le_bytes());
         strtab.extend_from_slice(s.name.as_bytes());
         strtab.push(0);
