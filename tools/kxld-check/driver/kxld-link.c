@@ -73,8 +73,10 @@ map_file(const char *path)
 	return m;
 }
 
-/* KXLDAllocateCallback: the kext goes to the requested address; kxld allocates the buffer it
- * writes the linked image into (flags stay kKxldAllocateDefault, see allocate_kext in kxld.c). */
+/* KXLDAllocateCallback: the kext goes to the requested address. The kernel's kern_allocate
+ * (OSKext.cpp) answers kKxldAllocateWritable because that address is memory kxld may write;
+ * here it is not ours, so the flags stay kKxldAllocateDefault and kxld writes the same image
+ * into a buffer of its own (allocate_kext in kxld.c), which is saved to --out. */
 static kxld_addr_t
 allocate(size_t size, KXLDAllocateFlags *flags, void *user_data)
 {
@@ -183,6 +185,7 @@ main(int argc, char **argv)
 
 	struct link_state state = { (kxld_addr_t)address, 0 };
 	KXLDContext *context = NULL;
+	/* Flags 0, as OSKext creates sKxldContext: no relocation entries kept in the output. */
 	kern_return_t kr = kxld_create_context(&context, allocate, log_line, kKxldFlagDefault,
 	    X86_64_CPU_TYPE, X86_64_CPU_SUBTYPE_ALL, 4096);
 	if (kr != KERN_SUCCESS) {
