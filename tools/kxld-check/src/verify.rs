@@ -365,6 +365,35 @@ pub fn verify(kext: &MachO<'_>, linked: &[u8], load: u64, kmod_info: u64, kernel
                 }
             }
             out.lines.push(format!("{moved} defined symbols in the linked symbol table, each moved by {slide:#x}"));
+
+            // What the kernel does next with the linked header (OSRuntimeInitializeCPP and
+            // OSRuntimeCallStructorsInSection, libkern/c++/OSRuntime.cpp): every section named
+            // __mod_init_func / __mod_term_func of any segment is a list of function pointers
+            // it calls; each must be non-null and inside the linked __TEXT,__text.
+            let text = l.sections.iter().find(|x| x.segname == "__TEXT" && x.sectname == "__text").map(|x| (x.addr, x.addr + x.size));
+            let mut structors = Vec::new();
+            for sect in l.sections.iter().filter(|x| x.sectname == "__mod_init_func" || x.sectname == "__mod_term_func") {
+                let mut n = 0;
+                for i in 0..sect.size / 8 {
+                    let at = sect.addr + 8 * i;
+                    let p = usize::try_from(at.wrapping_sub(load)).ok().and_then(|o| linked.get(o..o + 8)).map(|b| {
+                        let mut a = [0u8; 8];
+                        a.copy_from_slice(b);
+                        u64::from_le_bytes(a)
+                    });
+                    match (p, text) {
+                        (Some(p), Some((lo, hi))) if p >= lo && p < hi => n += 1,
+                        _ => out.errors.push(format!("{}: entry {i} at {at:#x} is {p:x?}, not a function in the linked __TEXT,__text", sect.sectname)),
+                    }
+                }
+                structors.push(format!("{n} in {},{}", sect.segname, sect.sectname));
+            }
+            if !structors.is_empty() {
+                out.lines.push(format!(
+                    "static constructors/destructors the kernel will call from the linked header: {} (each in __TEXT,__text)",
+                    structors.join(", ")
+                ));
+            }
         }
         Err(e) => out.errors.push(format!("kxld's output is not a Mach-O image: {e}")),
     }
