@@ -54,6 +54,8 @@ struct VtableStats {
     parent: Option<(String, usize)>,
     overridden: usize,
     inherited: usize,
+    /// Inherited slots whose kernel function has no symbol: resolved by the kext's name.
+    unnamed: usize,
     patched: Vec<String>,
 }
 
@@ -218,6 +220,12 @@ pub fn verify(kext: &MachO<'_>, linked: &[u8], load: u64, kmod_info: u64, kernel
             } else {
                 let s = sym.map(|s| s.name.as_str()).unwrap_or_default();
                 match parent_slots[vi].as_ref().and_then(|(p, v)| v.get(si).map(|&x| (p, x))) {
+                    // A kernel slot whose function has no symbol (inlined in the kernel) cannot be
+                    // patched (kxld_vtable_patch skips it): the kext's own name stands.
+                    Some((_, want)) if !kernel_by_addr.contains_key(&want) && exported.contains_key(s) => {
+                        st.unnamed += 1;
+                        exported.get(s).map(|e| e.0)
+                    }
                     Some((p, want)) => {
                         let want_name = kernel_name(want);
                         if want_name != s {
@@ -406,13 +414,14 @@ pub fn verify(kext: &MachO<'_>, linked: &[u8], load: u64, kmod_info: u64, kernel
             None => "no superclass vtable in the kernel".into(),
         };
         out.lines.push(format!(
-            "vtable {kind} [{}]: {} slots vs {parent}: {} the kext's own, {} the kernel's function under the same name, {} patched by kxld to the kernel's function{}",
+            "vtable {kind} [{}]: {} slots vs {parent}: {} the kext's own, {} the kernel's function under the same name, {} patched by kxld to the kernel's function{}{}",
             vt.name,
             st.slots,
             st.overridden,
             st.inherited,
             st.patched.len(),
-            if st.patched.is_empty() { String::new() } else { format!(" ({})", st.patched.join("; ")) }
+            if st.patched.is_empty() { String::new() } else { format!(" ({})", st.patched.join("; ")) },
+            if st.unnamed == 0 { String::new() } else { format!(", {} unnamed in the kernel (by the kext's name)", st.unnamed) }
         ));
     }
     let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
