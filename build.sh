@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # The build command (README).
 #   macOS: the Rust kernel library for x86_64 + arm64e, the C++ shim, the kmod glue, a `-kext`
-#          link per architecture, a universal build/RustKext.kext, ad-hoc signature, validation.
+#          link per architecture, a universal build/RustKext.kext, dSYM, ad-hoc signature,
+#          validation.
 #   Linux: the Rust kernel library for x86_64 + arm64e, checked with tools/kext-check; with
-#          KERNEL_HEADERS also the shim (x86_64) and an ld64.lld link check; with XNU_EXPORTS
-#          (one or more xnu config/ directories, ':'-separated) every import against the KPIs.
-# Environment: BUNDLE_ID (default org.rustkext.RustKext), KERNEL_HEADERS, XNU_EXPORTS.
+#          KERNEL_HEADERS also the x86_64 kext: the shim and kmod glue (clang-19), the link
+#          (tools/kextld, the MH_KEXT_BUNDLE ld64 -kext writes), build/RustKext.kext with its dSYM,
+#          ad-hoc signed (tools/kext-sign); with XNU_EXPORTS (one or more xnu config/
+#          directories, ':'-separated) every import against the KPIs.
+#   Both:  with XNU_SOURCE (an xnu git directory or source tree) the kxld check: the x86_64 kext
+#          linked by macOS 10.15's own kext linker, built from that tree (tools/kxld-check).
+# Environment: BUNDLE_ID (default org.rustkext.RustKext), KERNEL_HEADERS, XNU_EXPORTS,
+#   XNU_SOURCE (+ XNU_TAG; KXLD_KERNEL and KXLD_PLUGINS: a real 10.15 kernel instead of the model),
+#   RUSTKEXT_BUILD_DIR (default build/; the macOS-path test writes elsewhere).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 ROOT=$PWD
-BUILD=$ROOT/build
+BUILD=${RUSTKEXT_BUILD_DIR:-$ROOT/build}
 NAME=RustKext
 BUNDLE_ID=${BUNDLE_ID:-org.rustkext.RustKext}
 VERSION=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)
@@ -26,30 +33,22 @@ die() {
     exit 1
 }
 
-deployment_target() { case $1 in x86_64) echo 10.15 ;; arm64e) echo 11.0 ;; esac; }
 rust_lib() { echo "$KERNEL_TARGET_DIR/$1-apple-macos-kernel/release/librustkext.a"; }
+# The library the checks and the link take: for arm64e, the copy marked with the kernel
+# pointer-auth ABI (mark_arm64e).
+link_lib() { case $1 in arm64e) echo "$BUILD/arm64e/librustkext.a" ;; *) rust_lib "$1" ;; esac; }
 
-# The kernel shim flags (TOOLCHAIN.md): same deployment target in every step, since it changes
-# the headers' vtable layout.
-KERNEL_CFLAGS=(-mkernel -nostdinc -DKERNEL -DKERNEL_PRIVATE -DDRIVER_PRIVATE -DAPPLE -DNeXT -O2
-    -Wall -Wextra -Werror -I"$ROOT/shim-cpp")
-KERNEL_CXXFLAGS=(-std=gnu++17 -fapple-kext -fno-rtti -fno-exceptions)
+# The kernel compile flags (KERNEL_CFLAGS, KERNEL_CXXFLAGS, KERNEL_RUSTFLAGS) and
+# deployment_target: one definition for build.sh, scripts/kernel-lib.sh and scripts/shim-linux.sh.
+# shellcheck source=scripts/kernel-flags.sh
+. "$ROOT/scripts/kernel-flags.sh"
 
 # ---- Rust kernel library ----
 
-# build_rust ARCH CARGO RUSTC [ENV...]: extra ENV entries go to `env` (e.g. -u KERNEL_HEADERS).
-# ${1+"$@"}: an empty "$@" that old bash versions (macOS ships 3.2) accept under set -u.
 build_rust() {
-    local arch=$1 cargo=$2 rustc=$3 flags="" start=$SECONDS
-    shift 3
-    [ "$arch" = arm64e ] && flags="-Zbranch-protection=pac-ret,b-key"
-    step "Rust kernel library for $arch (macOS $(deployment_target "$arch")+)"
-    env ${1+"$@"} RUSTC_BOOTSTRAP=1 RUSTC="$rustc" RUSTFLAGS="$flags" \
-        MACOSX_DEPLOYMENT_TARGET="$(deployment_target "$arch")" CARGO_TARGET_DIR="$KERNEL_TARGET_DIR" \
-        "$cargo" build --release -p rustkext --features kernel \
-        --target "targets/$arch-apple-macos-kernel.json" \
-        -Zbuild-std=core,compiler_builtins -Zjson-target-spec ||
-        die "the Rust kernel build for $arch failed (see above)"
+    local arch=$1 start=$SECONDS
+    step "Rust kernel library for $arch (macOS $(deployment_target "$arch")+, line tables)"
+    scripts/kernel-lib.sh "$arch" >/dev/null || die "the Rust kernel build for $arch failed (see above)"
     note "$(rust_lib "$arch") ($((SECONDS - start)) s)"
 }
 
@@ -78,27 +77,41 @@ build_checker() {
         die "building tools/kext-check failed (see above)"
 }
 
+# rustc marks arm64e objects with the user pointer-auth ABI (cpusubtype 0x80000002), Apple clang
+# its -mkernel objects with the kernel ABI (0xC0000002), and ld64 warns on the mix (AUDIT.md
+# #5). The Rust objects sign only their return addresses (pac-ret), which means the same in both,
+# so a copy is marked with the kernel ABI; kext-check refuses to mark an object with signed
+# data pointers.
+mark_arm64e() {
+    step "arm64e Rust objects: marked with the kernel pointer-auth ABI (0xC0000002, as Apple clang's -mkernel objects)"
+    mkdir -p "$BUILD/arm64e"
+    "$KEXT_CHECK" mark-kernel-abi "$(rust_lib arm64e)" "$(link_lib arm64e)" || die "the arm64e Rust objects cannot be marked (see above)"
+}
+
 check_rust_objects() {
     local arch
     step "kext-check plist"
     "$KEXT_CHECK" plist "$BUILD/Info.plist" --shim shim-cpp || die "Info.plist breaks a rule (see above)"
     for arch in "${ARCHS[@]}"; do
         step "kext-check objects ($arch): Mach-O, cpu type, no FP/SIMD, no panics/fmt, imports"
-        "$KEXT_CHECK" objects --arch "$arch" "$(rust_lib "$arch")" ||
+        "$KEXT_CHECK" objects --arch "$arch" "$(link_lib "$arch")" ||
             die "the $arch kernel objects fail the checks (see above)"
     done
     step "sizes of the Rust kernel objects"
     for arch in "${ARCHS[@]}"; do
-        "$KEXT_CHECK" sizes --arch "$arch" "$(rust_lib "$arch")"
+        "$KEXT_CHECK" sizes --arch "$arch" "$(link_lib "$arch")"
     done
 }
 
-# check_imports ARCH LINKED(yes|no) FILE...: against every directory in XNU_EXPORTS.
+# check_imports ARCH MODE FILE...: against every directory in XNU_EXPORTS. MODE: objects (the
+# Rust objects alone), linked (a kext from ld64 -kext: Apple's libkmod.a supplies _start/_stop),
+# kext (a kext whose kmod glue defines _start/_stop: nothing is exempt).
 check_imports() {
-    local arch=$1 linked=$2 dir dirs
+    local arch=$1 mode=$2 dir dirs
     shift 2
     local args=(--plist "$BUILD/Info.plist" --arch "$arch")
-    [ "$linked" = yes ] && args+=(--linked)
+    [ "$mode" = objects ] || args+=(--linked)
+    [ "$mode" = kext ] && args+=(--no-libkmod)
     IFS=: read -r -a dirs <<<"$XNU_EXPORTS"
     for dir in "${dirs[@]}"; do
         [ -d "$dir/System.kext/PlugIns" ] ||
@@ -114,36 +127,91 @@ check_imports() {
     done
 }
 
+# ---- the kxld check (tools/kxld-check) ----
+
+# kxld_check HEADERS: links the x86_64 kext with kxld built from XNU_SOURCE, against the kernel
+# model made from xnu's KPI lists and HEADERS' vtables, or against KXLD_KERNEL + KXLD_PLUGINS.
+kxld_check() {
+    local headers=${1:-} args=()
+    if [ -f "$BUILD/$NAME.kext/Contents/MacOS/$NAME" ] && [ "$(uname -s)" = Linux ]; then
+        args=(--kext "$BUILD/$NAME.kext")
+    elif [ -f "$BUILD/x86_64/$NAME" ]; then
+        args=(--kext "$BUILD/x86_64/$NAME" --plist "$BUILD/Info.plist") # the slice ld64 linked
+    else
+        step "kxld check skipped: no x86_64 kext binary in $BUILD"
+        note "it needs $BUILD/$NAME.kext (Linux: KERNEL_HEADERS and tools/kextld) or $BUILD/x86_64/$NAME (macOS)"
+        return 0
+    fi
+    if [ -n "${KXLD_KERNEL:-}${KXLD_PLUGINS:-}" ]; then
+        args+=(--kernel "${KXLD_KERNEL:-}" --plugins "${KXLD_PLUGINS:-}")
+    fi
+    KERNEL_HEADERS=$headers tools/kxld-check/kxld-check.sh "${args[@]}" ||
+        die "the kext fails the kxld check (see above)" \
+            "the negative tests and details: XNU_SOURCE=$XNU_SOURCE KERNEL_HEADERS=$headers tools/kxld-check/kxld-check.sh --negative"
+}
+
 # ---- Linux ----
 
-linux_link_check() {
-    local arch=x86_64 out=$BUILD/x86_64 src objs=()
+# check_kext_binary FILE: what llvm-objdump-19 sees: an x86_64 KEXTBUNDLE with exactly the load
+# commands ld64 -kext writes (before signing adds LC_CODE_SIGNATURE).
+check_kext_binary() {
+    local headers cmds segs expected="LC_SEGMENT_64 LC_SEGMENT_64 LC_SEGMENT_64 LC_SYMTAB LC_DYSYMTAB LC_UUID LC_SOURCE_VERSION"
+    headers=$(llvm-objdump-19 --macho --private-headers "$1") || die "llvm-objdump-19 cannot read $1"
+    grep -Eq '^ *MH_MAGIC_64 +X86_64 +ALL +0x00 +KEXTBUNDLE +[0-9]+ +[0-9]+ +NOUNDEFS DYLDLINK TWOLEVEL *$' <<<"$headers" ||
+        die "$1 is not an x86_64 KEXTBUNDLE with flags NOUNDEFS DYLDLINK TWOLEVEL (llvm-objdump-19 --macho --private-headers)"
+    cmds=$(awk '$1 == "cmd" { print $2 }' <<<"$headers" | paste -sd' ')
+    [ "$cmds" = "$expected" ] || die "$1 has load commands '$cmds', expected '$expected'"
+    segs=$(awk '$1 == "segname" && !seen[$2]++ { print $2 }' <<<"$headers" | paste -sd' ')
+    [ "$segs" = "__TEXT __DATA __LINKEDIT" ] || die "$1 has segments '$segs', expected __TEXT __DATA __LINKEDIT"
+    note "llvm-objdump-19: KEXTBUNDLE x86_64, $cmds"
+}
+
+KEXTLD=$ROOT/target/debug/kextld
+KEXT_SIGN=$ROOT/target/kext-sign/debug/kext-sign
+
+linux_kext() {
+    local arch=x86_64 out=$BUILD/x86_64 kext=$BUILD/$NAME.kext list objs bin start
     [ -f "$KERNEL_HEADERS/IOKit/IOService.h" ] ||
         die "KERNEL_HEADERS=$KERNEL_HEADERS holds no IOKit/IOService.h (Kernel.framework Headers expected)" \
             "mkdir -p /opt/MacKernelSDK && git -C <MacKernelSDK git dir> archive HEAD Headers | tar -x -C /opt/MacKernelSDK && KERNEL_HEADERS=/opt/MacKernelSDK/Headers ./build.sh"
-    mkdir -p "$out"
-    step "shim for x86_64 with clang++-19 (kernel flags, -Werror)"
-    for src in shim-cpp/*.cpp; do
-        clang++-19 -target x86_64-apple-macos10.15 "${KERNEL_CXXFLAGS[@]}" "${KERNEL_CFLAGS[@]}" \
-            -I"$KERNEL_HEADERS" -mllvm -disable-atexit-based-global-dtor-lowering \
-            -c "$src" -o "$out/$(basename "$src" .cpp).o" || die "compiling $src failed (see above)"
-        objs+=("$out/$(basename "$src" .cpp).o")
-    done
-    clang-19 -target x86_64-apple-macos10.15 "${KERNEL_CFLAGS[@]}" -I"$KERNEL_HEADERS" \
-        -c "$BUILD/${NAME}_info.c" -o "$out/${NAME}_info.o" || die "compiling the kmod glue failed"
-    note "${#objs[@]} shim objects + ${NAME}_info.o"
+    step "shim and kmod glue for x86_64 with clang++-19 (kernel flags, -g, -Werror; the glue defines _start/_stop)"
+    list=$(scripts/shim-linux.sh "$KERNEL_HEADERS" "$out" "$BUILD/${NAME}_info.c") || die "compiling the shim failed (see above)"
+    mapfile -t objs <<<"$list"
+    note "${#objs[@]} objects: $(for o in "${objs[@]}"; do basename "$o"; done | paste -sd' ')"
 
-    # ld64.lld cannot write MH_KEXT_BUNDLE; a bundle with the same inputs proves that shim, glue
-    # and Rust resolve each other and leaves only what the kernel (and libkmod.a) must supply.
-    step "link check: ld64.lld-19 -bundle (shim + kmod glue + Rust)"
-    ld64.lld-19 -arch x86_64 -platform_version macos 10.15 11.0 -bundle -flat_namespace \
-        -undefined suppress -dead_strip -o "$out/$NAME.linkcheck" \
-        "${objs[@]}" "$out/${NAME}_info.o" "$(rust_lib x86_64)" || die "the link check failed (see above)"
-    note "undefined symbols left for the kernel: $(llvm-nm-19 -u "$out/$NAME.linkcheck" | wc -l)"
-    note "$(llvm-size-19 "$out/$NAME.linkcheck" | tail -1 | awk '{print "linked x86_64 bundle: text " $1 ", data " $2 " bytes"}')"
+    step "tools/kextld"
+    CARGO_TARGET_DIR="$ROOT/target" cargo build -q -p kextld || die "building tools/kextld failed (see above)"
+    step "link x86_64 with tools/kextld (MH_KEXT_BUNDLE, as ld64 -kext): shim + kmod glue + Rust"
+    "$KEXTLD" -o "$out/$NAME" -u _kmod_info "${objs[@]}" "$(rust_lib x86_64)" || die "the kext link failed (see above)"
+    check_kext_binary "$out/$NAME"
+    note "$(llvm-size-19 "$out/$NAME" | tail -1 | awk '{print "__TEXT " $1 ", __DATA " $2 " bytes"}')"
     if [ -n "${XNU_EXPORTS:-}" ]; then
-        check_imports "$arch" yes "$out/$NAME.linkcheck"
+        check_imports "$arch" kext "$out/$NAME"
     fi
+
+    step "bundle $kext (x86_64)"
+    rm -rf "$kext" "$kext.dSYM"
+    mkdir -p "$kext/Contents/MacOS"
+    cp "$BUILD/Info.plist" "$kext/Contents/Info.plist"
+    cp "$out/$NAME" "$kext/Contents/MacOS/$NAME"
+    bin=$kext/Contents/MacOS/$NAME
+
+    step "dSYM: dsymutil-19 (from the debug map: shim objects and the Rust archive's members)"
+    dsymutil-19 -o "$kext.dSYM" "$bin" || die "dsymutil-19 failed (see above)"
+    [ "$(llvm-dwarfdump-19 --uuid "$bin" | awk '{print $2}')" = "$(llvm-dwarfdump-19 --uuid "$kext.dSYM" | awk '{print $2}')" ] ||
+        die "$kext.dSYM does not carry the kext's UUID"
+    note "$kext.dSYM ($(llvm-dwarfdump-19 --uuid "$bin" | awk '{print $2}'))"
+
+    step "ad-hoc signature: tools/kext-sign (apple-codesign)"
+    start=$SECONDS
+    CARGO_TARGET_DIR="$ROOT/target/kext-sign" cargo build -q --locked --manifest-path tools/kext-sign/Cargo.toml ||
+        die "building tools/kext-sign failed (see above)"
+    [ $((SECONDS - start)) -lt 5 ] || note "tools/kext-sign built in $((SECONDS - start)) s"
+    "$KEXT_SIGN" "$kext" || die "signing $kext failed (see above)"
+    [ -f "$kext/Contents/_CodeSignature/CodeResources" ] || die "$kext has no Contents/_CodeSignature/CodeResources"
+    llvm-objdump-19 --macho --private-headers "$bin" | grep -q 'cmd LC_CODE_SIGNATURE' ||
+        die "$bin has no LC_CODE_SIGNATURE after signing"
+    note "$kext: Contents/Info.plist, Contents/MacOS/$NAME, Contents/_CodeSignature/CodeResources"
 }
 
 build_linux() {
@@ -152,32 +220,70 @@ build_linux() {
     [ -d /usr/lib/rustlib/src/rust/library ] ||
         die "no Rust library source for build-std at /usr/lib/rustlib/src/rust" "apt-get install -y rust-web-src"
     fill_plist
-    # KERNEL_HEADERS is for the shim here: the Rust library is built from ffi's committed KPI
-    # declarations, the same on every machine (MacKernelSDK has no arm64 headers anyway).
     for arch in "${ARCHS[@]}"; do
-        build_rust "$arch" /usr/bin/cargo /usr/bin/rustc -u KERNEL_HEADERS
+        build_rust "$arch"
     done
     build_checker
+    mark_arm64e
     check_rust_objects
     if [ -n "${KERNEL_HEADERS:-}" ]; then
-        linux_link_check
+        linux_kext
     else
-        step "shim and link check skipped: KERNEL_HEADERS is not set"
-        note "for the x86_64 shim compile and ld64.lld link check: KERNEL_HEADERS=/opt/MacKernelSDK/Headers ./build.sh"
+        step "kext skipped: KERNEL_HEADERS is not set (the shim needs Kernel.framework headers)"
+        note "for build/RustKext.kext (x86_64): KERNEL_HEADERS=/opt/MacKernelSDK/Headers ./build.sh"
     fi
     if [ -n "${XNU_EXPORTS:-}" ]; then
-        # The linked bundle was checked above; the arm64e shim needs Apple clang, so for arm64e
+        # The linked kext was checked above; the arm64e shim needs Apple clang, so for arm64e
         # (and for x86_64 without KERNEL_HEADERS) the Rust objects' imports are checked.
-        [ -n "${KERNEL_HEADERS:-}" ] || check_imports x86_64 no "$(rust_lib x86_64)"
-        check_imports arm64e no "$(rust_lib arm64e)"
+        [ -n "${KERNEL_HEADERS:-}" ] || check_imports x86_64 objects "$(rust_lib x86_64)"
+        check_imports arm64e objects "$(link_lib arm64e)"
     else
         step "import check skipped: XNU_EXPORTS is not set"
         note "to check every import against xnu's KPI export lists: XNU_EXPORTS=/tmp/xnu/xnu-7195.101.1/config ./build.sh (see README, developer checks)"
     fi
-    step "done: Linux build and checks passed (the kext itself is linked on macOS)"
+    if [ -n "${XNU_SOURCE:-}" ] && [ -z "${KERNEL_HEADERS:-}${KXLD_KERNEL:-}" ]; then
+        step "kxld check skipped: XNU_SOURCE needs KERNEL_HEADERS too (the kext is built with them, and the kernel model's vtables come from them)"
+    elif [ -n "${XNU_SOURCE:-}" ]; then
+        kxld_check "${KERNEL_HEADERS:-}"
+    else
+        step "kxld check skipped: XNU_SOURCE is not set"
+        note "to link the kext with macOS 10.15's kxld: XNU_SOURCE=<xnu git dir> KERNEL_HEADERS=/opt/MacKernelSDK/Headers ./build.sh (see README, developer checks)"
+    fi
+    if [ -n "${KERNEL_HEADERS:-}" ]; then
+        step "done: $BUILD/$NAME.kext (x86_64, ad-hoc signed) and $BUILD/$NAME.kext.dSYM"
+    else
+        step "done: Linux build and checks passed (the kext needs KERNEL_HEADERS here, or macOS)"
+    fi
 }
 
 # ---- macOS ----
+
+# kmutil (11+) and kextutil (10.15) authenticate a kext before anything else: owned by
+# root:wheel, not writable by group or others, validly signed. A build tree owned by the user
+# fails that on every Mac (AUDIT.md #6), so the check runs on a root-owned copy when build.sh
+# runs as root, and otherwise says what to run.
+validate_macos() {
+    local tool copy
+    if command -v kmutil >/dev/null; then
+        tool=(kmutil print-diagnostics --bundle-path)
+    elif command -v kextutil >/dev/null; then
+        tool=(kextutil -n -t)
+    else
+        step "validate: skipped (neither kmutil nor kextutil found)"
+        return 0
+    fi
+    if [ "$(id -u)" -ne 0 ]; then
+        step "validate: skipped (${tool[0]} authenticates ownership, which needs root)"
+        note "to validate a root-owned copy: sudo rm -rf /tmp/$NAME-validate && sudo mkdir /tmp/$NAME-validate && sudo cp -R '$BUILD/$NAME.kext' /tmp/$NAME-validate/ && sudo chown -R root:wheel /tmp/$NAME-validate && sudo chmod -R go-w /tmp/$NAME-validate && sudo ${tool[*]} /tmp/$NAME-validate/$NAME.kext"
+        return 0
+    fi
+    step "validate a root-owned copy with ${tool[0]}"
+    copy=$(mktemp -d "${TMPDIR:-/tmp}/$NAME-validate.XXXXXX")
+    cp -R "$BUILD/$NAME.kext" "$copy/"
+    chown -R root:wheel "$copy" && chmod -R go-w "$copy" || die "cannot make $copy root-owned"
+    "${tool[@]}" "$copy/$NAME.kext" || die "${tool[0]} rejects the kext (see above; the copy is in $copy)"
+    rm -rf "$copy"
+}
 
 build_macos() {
     local arch sdk headers out src objs slices=()
@@ -192,9 +298,10 @@ build_macos() {
 
     fill_plist
     for arch in "${ARCHS[@]}"; do
-        build_rust "$arch" cargo rustc
+        build_rust "$arch"
     done
     build_checker
+    mark_arm64e
     check_rust_objects
 
     for arch in "${ARCHS[@]}"; do
@@ -204,20 +311,20 @@ build_macos() {
         step "shim for $arch (Apple clang, kernel flags)"
         for src in shim-cpp/*.cpp; do
             xcrun clang++ -arch "$arch" -mmacosx-version-min="$(deployment_target "$arch")" -isysroot "$sdk" \
-                "${KERNEL_CXXFLAGS[@]}" "${KERNEL_CFLAGS[@]}" -I"$headers" \
+                "${KERNEL_CXXFLAGS[@]}" "${KERNEL_CFLAGS[@]}" -isystem "$headers" \
                 -c "$src" -o "$out/$(basename "$src" .cpp).o" || die "compiling $src for $arch failed"
             objs+=("$out/$(basename "$src" .cpp).o")
         done
         xcrun clang -arch "$arch" -mmacosx-version-min="$(deployment_target "$arch")" -isysroot "$sdk" \
-            "${KERNEL_CFLAGS[@]}" -I"$headers" -c "$BUILD/${NAME}_info.c" -o "$out/${NAME}_info.o" ||
+            "${KERNEL_CFLAGS[@]}" -isystem "$headers" -c "$BUILD/${NAME}_info.c" -o "$out/${NAME}_info.o" ||
             die "compiling the kmod glue for $arch failed"
         step "link $arch with -kext"
         xcrun clang++ -arch "$arch" -mmacosx-version-min="$(deployment_target "$arch")" -isysroot "$sdk" \
-            -Xlinker -kext -nostdlib "${objs[@]}" "$out/${NAME}_info.o" "$(rust_lib "$arch")" \
+            -Xlinker -kext -nostdlib "${objs[@]}" "$out/${NAME}_info.o" "$(link_lib "$arch")" \
             -lkmodc++ -lkmod -lcc_kext -o "$out/$NAME" || die "the $arch kext link failed (see above)"
         slices+=("$out/$NAME")
         if [ -n "${XNU_EXPORTS:-}" ]; then
-            check_imports "$arch" yes "$out/$NAME"
+            check_imports "$arch" linked "$out/$NAME"
         fi
     done
 
@@ -225,19 +332,19 @@ build_macos() {
     rm -rf "$BUILD/$NAME.kext"
     mkdir -p "$BUILD/$NAME.kext/Contents/MacOS"
     cp "$BUILD/Info.plist" "$BUILD/$NAME.kext/Contents/Info.plist"
-    xcrun lipo -create "${slices[@]}" -output "$BUILD/$NAME.kext/Contents/MacOS/$NAME"
+    xcrun lipo -create "${slices[@]}" -output "$BUILD/$NAME.kext/Contents/MacOS/$NAME" || die "lipo failed"
     xcrun size -m "$BUILD/$NAME.kext/Contents/MacOS/$NAME" | grep -E 'Segment __(TEXT|DATA)' || true
+
+    step "dSYM"
+    rm -rf "$BUILD/$NAME.kext.dSYM"
+    xcrun dsymutil -o "$BUILD/$NAME.kext.dSYM" "$BUILD/$NAME.kext/Contents/MacOS/$NAME" || die "dsymutil failed"
 
     step "ad-hoc signature"
     codesign --force --sign - "$BUILD/$NAME.kext" || die "codesign failed"
 
-    step "validate"
-    if command -v kmutil >/dev/null; then
-        kmutil print-diagnostics --bundle-path "$BUILD/$NAME.kext" || die "kmutil rejects the kext (see above)"
-    elif command -v kextutil >/dev/null; then
-        kextutil -n -t "$BUILD/$NAME.kext" || die "kextutil rejects the kext (see above)"
-    else
-        note "neither kmutil nor kextutil found: not validated"
+    validate_macos
+    if [ -n "${XNU_SOURCE:-}" ]; then
+        kxld_check "$headers"
     fi
     step "done: $BUILD/$NAME.kext"
 }

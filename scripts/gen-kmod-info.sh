@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Generates the kmod glue (kmod_info, _realmain, _antimain) from a filled-in Info.plist, as Xcode
-# does with <name>_info.c. _start/_stop come from Apple's libkmod.a at the -kext link; they call
-# _realmain/_antimain, which point at the shim's module start/stop (shim-cpp/Module.cpp).
+# does with <name>_info.c. On macOS _start/_stop come from Apple's libkmod.a at the -kext link;
+# they call _realmain/_antimain, which point at the shim's module start/stop (shim-cpp/Module.cpp).
+# Compiled with -DRUSTKEXT_KMOD_START_STOP (the Linux link with tools/kextld, which has no Apple
+# binary to link) the glue defines _start/_stop itself, doing what libkmod's do.
 # Usage: scripts/gen-kmod-info.sh <filled Info.plist> <out.c>
 set -euo pipefail
 
@@ -35,8 +37,13 @@ cat >"$out" <<C
 #include <mach/mach_types.h>
 #include <mach/kmod.h>
 
-extern kern_return_t _start(kmod_info_t *ki, void *data);
-extern kern_return_t _stop(kmod_info_t *ki, void *data);
+#ifdef RUSTKEXT_KMOD_START_STOP
+#define RUSTKEXT_KMOD_GLUE __attribute__((visibility("hidden")))
+#else
+#define RUSTKEXT_KMOD_GLUE
+#endif
+extern RUSTKEXT_KMOD_GLUE kern_return_t _start(kmod_info_t *ki, void *data);
+extern RUSTKEXT_KMOD_GLUE kern_return_t _stop(kmod_info_t *ki, void *data);
 extern kern_return_t org_rustkext_module_start(kmod_info_t *ki, void *data);
 extern kern_return_t org_rustkext_module_stop(kmod_info_t *ki, void *data);
 
@@ -47,5 +54,19 @@ __attribute__((visibility("hidden"))) kmod_start_func_t *_realmain = org_rustkex
 __attribute__((visibility("hidden"))) kmod_stop_func_t *_antimain = org_rustkext_module_stop;
 #ifdef __APPLE_CC__
 __attribute__((visibility("hidden"))) int _kext_apple_cc = __APPLE_CC__;
+#endif
+
+#ifdef RUSTKEXT_KMOD_START_STOP
+/* The kernel calls kmod_info.start/stop; like libkmod's (xnu libkern/kmod/c_start.c, c_stop.c)
+ * these forward to the module's start/stop routine when there is one and succeed otherwise. */
+RUSTKEXT_KMOD_GLUE kern_return_t _start(kmod_info_t *ki, void *data)
+{
+    return _realmain != 0 ? _realmain(ki, data) : KERN_SUCCESS;
+}
+
+RUSTKEXT_KMOD_GLUE kern_return_t _stop(kmod_info_t *ki, void *data)
+{
+    return _antimain != 0 ? _antimain(ki, data) : KERN_SUCCESS;
+}
 #endif
 C

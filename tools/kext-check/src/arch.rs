@@ -6,8 +6,14 @@ use std::str::FromStr;
 pub const CPU_TYPE_X86_64: u32 = 0x0100_0007;
 pub const CPU_TYPE_ARM64: u32 = 0x0100_000c;
 pub const CPU_SUBTYPE_X86_64_ALL: u32 = 3;
-/// `CPU_SUBTYPE_ARM64E | CPU_SUBTYPE_PTRAUTH_ABI` (ptrauth ABI version 0), as Apple's arm64e kexts.
-pub const CPU_SUBTYPE_ARM64E_PTRAUTH: u32 = 0x8000_0002;
+/// `CPU_SUBTYPE_ARM64E` (2) with the pointer-authentication ABI flags in the top byte: 0x80
+/// "versioned ABI" (`CPU_SUBTYPE_PTRAUTH_ABI`), 0x40 the kernel ABI, the low 6 bits the version
+/// (ld64 Resolver.cpp reads them: "(arm64eABIVersion & 0x40) ? \"kernel\" : \"user\"").
+/// Kernel ABI version 0: what Apple clang writes for `-mkernel` objects, so what every object
+/// of an arm64e kext must carry (the Rust objects are marked so by `mark-kernel-abi`).
+pub const CPU_SUBTYPE_ARM64E_KERNEL_PTRAUTH: u32 = 0xC000_0002;
+/// User ABI version 0: what rustc writes for arm64e.
+pub const CPU_SUBTYPE_ARM64E_USER_PTRAUTH: u32 = 0x8000_0002;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arch {
@@ -26,7 +32,7 @@ impl Arch {
     pub fn cpu_subtype(self) -> u32 {
         match self {
             Arch::X86_64 => CPU_SUBTYPE_X86_64_ALL,
-            Arch::Arm64e => CPU_SUBTYPE_ARM64E_PTRAUTH,
+            Arch::Arm64e => CPU_SUBTYPE_ARM64E_KERNEL_PTRAUTH,
         }
     }
 
@@ -63,9 +69,7 @@ impl FromStr for Arch {
         match s {
             "x86_64" => Ok(Arch::X86_64),
             "arm64e" => Ok(Arch::Arm64e),
-            _ => Err(format!(
-                "unknown architecture {s:?} (expected x86_64 or arm64e)"
-            )),
+            _ => Err(format!("unknown architecture {s:?} (expected x86_64 or arm64e)")),
         }
     }
 }

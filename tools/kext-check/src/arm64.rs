@@ -5,15 +5,11 @@ use crate::code::CodeRange;
 
 /// Describes the first SIMD/FP use in `range`, if any.
 pub fn first_float_use(range: &CodeRange<'_>) -> Option<(u64, String)> {
-    range
-        .bytes
-        .chunks_exact(4)
-        .enumerate()
-        .find_map(|(i, word)| {
-            let insn = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
-            let address = range.address + 4 * i as u64;
-            float_class(insn).map(|what| (address, format!("{insn:#010x} is {what}")))
-        })
+    range.bytes.chunks_exact(4).enumerate().find_map(|(i, word)| {
+        let insn = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
+        let address = range.address + 4 * i as u64;
+        float_class(insn).map(|what| (address, format!("{insn:#010x} is {what}")))
+    })
 }
 
 fn float_class(insn: u32) -> Option<&'static str> {

@@ -35,10 +35,7 @@ pub fn code_ranges(member: &Member) -> Vec<CodeRange<'_>> {
         cuts.dedup();
         for pair in cuts.windows(2) {
             let (start, stop) = (pair[0], pair[1]);
-            let is_data = member
-                .data_in_code
-                .iter()
-                .any(|&(s, l)| start >= s && start < s + l);
+            let is_data = member.data_in_code.iter().any(|&(s, l)| start >= s && start < s + l);
             if is_data || start == stop {
                 continue;
             }
@@ -48,11 +45,7 @@ pub fn code_ranges(member: &Member) -> Vec<CodeRange<'_>> {
                 .unwrap_or_else(|| format!("{},{}", section.segment, section.name));
             let from = (start - section.address) as usize;
             let to = (stop - section.address) as usize;
-            ranges.push(CodeRange {
-                symbol,
-                address: start,
-                bytes: &section.data[from..to],
-            });
+            ranges.push(CodeRange { symbol, address: start, bytes: &section.data[from..to] });
         }
     }
     ranges

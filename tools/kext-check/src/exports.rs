@@ -62,21 +62,14 @@ pub fn load(config: &Path, arch: Arch) -> Result<ExportLists, String> {
     }
     let plugins = config.join("System.kext/PlugIns");
     let entries = std::fs::read_dir(&plugins).map_err(|e| {
-        format!(
-            "{}: {e} (XNU_EXPORTS must be the config/ directory of an xnu source tree)",
-            plugins.display()
-        )
+        format!("{}: {e} (XNU_EXPORTS must be the config/ directory of an xnu source tree)", plugins.display())
     })?;
     let mut bundles = BTreeMap::new();
     for entry in entries {
         let dir = entry.map_err(|e| e.to_string())?.path();
-        let Some(set) = dir.file_stem().and_then(|s| s.to_str()).map(str::to_string) else {
-            continue;
-        };
+        let Some(set) = dir.file_stem().and_then(|s| s.to_str()).map(str::to_string) else { continue };
         let plist_path = dir.join("Info.plist");
-        let Ok(info) = plist::Value::from_file(&plist_path) else {
-            continue;
-        };
+        let Ok(info) = plist::Value::from_file(&plist_path) else { continue };
         let Some(id) = info
             .as_dictionary()
             .and_then(|d| d.get("CFBundleIdentifier"))

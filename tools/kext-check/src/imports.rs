@@ -16,31 +16,30 @@ pub struct ImportsReport {
 }
 
 /// `linked` says the input is the linked kext, where a declared library nothing uses is a finding.
+/// `libkmod_exempt`: Apple's libkmod.a supplies `_start`/`_stop` at the link (ld64 -kext on macOS,
+/// or the ld64.lld link check); false for a kext whose own kmod glue defines them (tools/kextld on
+/// Linux), where they must not be imports at all.
 pub fn check_imports(
     members: &[Member],
     declared: &[String],
     exports: &ExportLists,
     linked: bool,
+    libkmod_exempt: bool,
 ) -> ImportsReport {
     let defined: BTreeSet<&str> = members.iter().flat_map(|m| m.defined_names()).collect();
-    let undefined: BTreeSet<&str> = members
-        .iter()
-        .flat_map(|m| m.undefined_names())
-        .filter(|s| !defined.contains(s))
-        .collect();
+    let undefined: BTreeSet<&str> =
+        members.iter().flat_map(|m| m.undefined_names()).filter(|s| !defined.contains(s)).collect();
 
     let mut findings = Vec::new();
     for bundle in declared {
         if !exports.bundles.contains_key(bundle) {
-            findings.push(Finding::UnknownLibrary {
-                bundle: bundle.clone(),
-            });
+            findings.push(Finding::UnknownLibrary { bundle: bundle.clone() });
         }
     }
     let mut resolved = Vec::new();
     let mut used = BTreeSet::new();
     for symbol in undefined {
-        if LIBKMOD_SYMBOLS.contains(&symbol) {
+        if libkmod_exempt && LIBKMOD_SYMBOLS.contains(&symbol) {
             resolved.push((symbol.to_string(), vec!["libkmod.a".to_string()]));
             continue;
         }
@@ -55,10 +54,7 @@ pub fn check_imports(
             .cloned()
             .collect();
         if from.is_empty() {
-            findings.push(Finding::NotExported {
-                symbol: symbol.to_string(),
-                declared: declared.to_vec(),
-            });
+            findings.push(Finding::NotExported { symbol: symbol.to_string(), declared: declared.to_vec() });
         }
         used.extend(from.iter().cloned());
         resolved.push((symbol.to_string(), from));
@@ -87,9 +83,7 @@ pub fn check_imports(
         }
         for bundle in declared {
             if exports.bundles.contains_key(bundle) && !used.contains(bundle) {
-                findings.push(Finding::UnusedLibrary {
-                    bundle: bundle.clone(),
-                });
+                findings.push(Finding::UnusedLibrary { bundle: bundle.clone() });
             }
         }
     }

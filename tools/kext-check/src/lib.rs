@@ -12,6 +12,7 @@ pub mod imports;
 pub mod macho;
 pub mod objects;
 pub mod plist_rules;
+pub mod ptrauth;
 pub mod sizes;
 pub mod x86;
 

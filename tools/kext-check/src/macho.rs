@@ -43,17 +43,11 @@ pub struct Member {
 
 impl Member {
     pub fn defined_names(&self) -> impl Iterator<Item = &str> {
-        self.symbols
-            .iter()
-            .filter(|s| s.defined && s.external)
-            .map(|s| s.name.as_str())
+        self.symbols.iter().filter(|s| s.defined && s.external).map(|s| s.name.as_str())
     }
 
     pub fn undefined_names(&self) -> impl Iterator<Item = &str> {
-        self.symbols
-            .iter()
-            .filter(|s| !s.defined)
-            .map(|s| s.name.as_str())
+        self.symbols.iter().filter(|s| !s.defined).map(|s| s.name.as_str())
     }
 
     /// The defined symbol covering `address` in `section` (the nearest one at or below it).
@@ -68,10 +62,7 @@ impl Member {
 /// Reads `path` into its Mach-O images. `arch` picks the slice of a universal file.
 pub fn read_file(path: &str, arch: Arch) -> Result<Vec<Member>, String> {
     let data = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
-    let label = std::path::Path::new(path)
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or(path);
+    let label = std::path::Path::new(path).file_name().and_then(|n| n.to_str()).unwrap_or(path);
     read_bytes(label, &data, arch)
 }
 
@@ -90,9 +81,7 @@ pub fn read_bytes(name: &str, data: &[u8], arch: Arch) -> Result<Vec<Member>, St
             let bytes = slice.data(data).map_err(|e| format!("{name}: {e}"))?;
             read_bytes(name, bytes, arch)
         }
-        other => Err(format!(
-            "{name}: not a 64-bit Mach-O file or archive ({other:?})"
-        )),
+        other => Err(format!("{name}: not a 64-bit Mach-O file or archive ({other:?})")),
     }
 }
 
@@ -105,9 +94,7 @@ fn read_archive(name: &str, data: &[u8]) -> Result<Vec<Member>, String> {
         if member_name.starts_with("__.SYMDEF") {
             continue;
         }
-        let bytes = member
-            .data(data)
-            .map_err(|e| format!("{name}({member_name}): {e}"))?;
+        let bytes = member.data(data).map_err(|e| format!("{name}({member_name}): {e}"))?;
         members.push(read_macho(&format!("{name}({member_name})"), bytes)?);
     }
     Ok(members)
@@ -127,8 +114,7 @@ fn read_macho(name: &str, data: &[u8]) -> Result<Member, String> {
                 min_os = Some(v.version.get(endian))
             }
             LoadCommandVariant::LinkeditData(l) if command.cmd() == macho::LC_DATA_IN_CODE => {
-                data_in_code =
-                    read_data_in_code(data, endian, l).map_err(|e| format!("{name}: {e}"))?;
+                data_in_code = read_data_in_code(data, endian, l).map_err(|e| format!("{name}: {e}"))?;
             }
             _ => {}
         }
@@ -142,27 +128,15 @@ fn read_macho(name: &str, data: &[u8]) -> Result<Member, String> {
             SectionFlags::MachO { flags } => flags,
             _ => 0,
         };
-        let zero_fill = matches!(
-            flags & macho::SECTION_TYPE,
-            macho::S_ZEROFILL | macho::S_GB_ZEROFILL
-        );
+        let zero_fill = matches!(flags & macho::SECTION_TYPE, macho::S_ZEROFILL | macho::S_GB_ZEROFILL);
         section_slot.insert(section.index(), sections.len());
         sections.push(Section {
-            segment: section
-                .segment_name()
-                .map_err(err)?
-                .unwrap_or("")
-                .to_string(),
+            segment: section.segment_name().map_err(err)?.unwrap_or("").to_string(),
             name: section.name().map_err(err)?.to_string(),
             address: section.address(),
             size: section.size(),
-            data: if zero_fill {
-                Vec::new()
-            } else {
-                section.data().map_err(err)?.to_vec()
-            },
-            has_instructions: flags
-                & (macho::S_ATTR_PURE_INSTRUCTIONS | macho::S_ATTR_SOME_INSTRUCTIONS)
+            data: if zero_fill { Vec::new() } else { section.data().map_err(err)?.to_vec() },
+            has_instructions: flags & (macho::S_ATTR_PURE_INSTRUCTIONS | macho::S_ATTR_SOME_INSTRUCTIONS)
                 != 0,
         });
     }
@@ -176,9 +150,7 @@ fn read_macho(name: &str, data: &[u8]) -> Result<Member, String> {
             name: sym_name.to_string(),
             defined: !symbol.is_undefined(),
             external: symbol.is_global(),
-            section: symbol
-                .section_index()
-                .and_then(|i| section_slot.get(&i).copied()),
+            section: symbol.section_index().and_then(|i| section_slot.get(&i).copied()),
             address: symbol.address(),
         });
     }

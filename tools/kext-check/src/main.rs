@@ -10,14 +10,19 @@ const USAGE: &str = "usage:
   kext-check objects --arch x86_64|arm64e <lib.a|obj.o>...
       Mach-O type, cpu type/subtype and minimum macOS; no floating-point/vector register use;
       no core::panicking/core::fmt in what the link takes; undefined symbols only the allowed set.
-  kext-check imports --plist <Info.plist> --exports <xnu config/> --arch x86_64|arm64e [--linked] <file>...
+  kext-check imports --plist <Info.plist> --exports <xnu config/> --arch x86_64|arm64e [--linked] [--no-libkmod] <file>...
       Every undefined symbol is exported by a bundle in OSBundleLibraries (--linked: the input is
-      the linked kext, and every declared bundle must be used).
+      the linked kext, and every declared bundle must be used; --no-libkmod: the kext's own kmod
+      glue defines _start/_stop, so they may not be imports either).
   kext-check plist <Info.plist> --shim <shim-cpp dir>
       The Info.plist rules (identifier = IOMatchCategory, IOClass in the shim, no
       IOUserClientClass, exactly the four KPIs at the oldest supported version).
   kext-check sizes --arch x86_64|arm64e <lib.a>
-      __TEXT/__DATA sizes of the objects the link takes, and of the whole archive.";
+      __TEXT/__DATA sizes of the objects the link takes, and of the whole archive.
+  kext-check mark-kernel-abi <in.a|in.o> <out>
+      Copies rustc's arm64e objects with cpusubtype 0x80000002 (user pointer-auth ABI) marked
+      0xC0000002 (the kernel ABI of Apple clang's -mkernel objects); refuses objects with signed
+      data pointers, whose signing differs between the two.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -44,10 +49,7 @@ struct Args {
 
 impl Args {
     fn parse(args: &[String], valued: &[&str], switches: &[&str]) -> Result<Args, String> {
-        let mut out = Args {
-            flags: Vec::new(),
-            files: Vec::new(),
-        };
+        let mut out = Args { flags: Vec::new(), files: Vec::new() };
         let mut it = args.iter();
         while let Some(a) = it.next() {
             if valued.contains(&a.as_str()) {
@@ -108,52 +110,33 @@ fn run(args: &[String]) -> Result<Vec<Finding>, String> {
                 println!("  linked: {} ({why})", members[*index].name);
             }
             if report.findings.is_empty() {
-                println!(
-                    "kext-check: {arch} objects OK ({} objects, {} linked)",
-                    members.len(),
-                    report.linked.len()
-                );
+                println!("kext-check: {arch} objects OK ({} objects, {} linked)", members.len(), report.linked.len());
             }
             Ok(report.findings)
         }
         "imports" => {
-            let a = Args::parse(rest, &["--arch", "--plist", "--exports"], &["--linked"])?;
+            let a = Args::parse(rest, &["--arch", "--plist", "--exports"], &["--linked", "--no-libkmod"])?;
             let arch = a.arch()?;
             let plist = read_plist(a.value("--plist")?)?;
             let declared = plist_rules::declared_libraries(&plist);
             let lists = exports::load(Path::new(a.value("--exports")?), arch)?;
             let members = read_all(a.files()?, arch)?;
-            let report = imports::check_imports(&members, &declared, &lists, a.has("--linked"));
+            let report = imports::check_imports(&members, &declared, &lists, a.has("--linked"), !a.has("--no-libkmod"));
             for (symbol, from) in &report.resolved {
-                println!(
-                    "  {symbol:<60} {}",
-                    if from.is_empty() {
-                        "-".to_string()
-                    } else {
-                        from.join(", ")
-                    }
-                );
+                println!("  {symbol:<60} {}", if from.is_empty() { "-".to_string() } else { from.join(", ") });
             }
             if report.findings.is_empty() {
-                println!(
-                    "kext-check: {arch}: all {} imports exported by declared KPIs",
-                    report.resolved.len()
-                );
+                println!("kext-check: {arch}: all {} imports exported by declared KPIs", report.resolved.len());
             }
             Ok(report.findings)
         }
         "plist" => {
             let a = Args::parse(rest, &["--shim"], &[])?;
-            let [path] = a.files()? else {
-                return Err("plist takes one Info.plist".into());
-            };
+            let [path] = a.files()? else { return Err("plist takes one Info.plist".into()) };
             let classes = plist_rules::shim_classes(Path::new(a.value("--shim")?))?;
             let findings = plist_rules::check_plist(&read_plist(path)?, &classes);
             if findings.is_empty() {
-                println!(
-                    "kext-check: {path} OK (shim classes: {})",
-                    classes.join(", ")
-                );
+                println!("kext-check: {path} OK (shim classes: {})", classes.join(", "));
             }
             Ok(findings)
         }
@@ -163,13 +146,24 @@ fn run(args: &[String]) -> Result<Vec<Finding>, String> {
             let members = read_all(a.files()?, arch)?;
             let linked = objects::check_objects(&members, arch).linked;
             let total = |ids: &mut dyn Iterator<Item = usize>| {
-                ids.map(|i| sizes::size_of(&members[i]))
-                    .fold((0, 0), |(t, d), s| (t + s.text, d + s.data))
+                ids.map(|i| sizes::size_of(&members[i])).fold((0, 0), |(t, d), s| (t + s.text, d + s.data))
             };
             let (lt, ld) = total(&mut linked.iter().map(|(i, _)| *i));
             let (at, ad) = total(&mut (0..members.len()));
             println!("{arch}: linked into the kext: text {lt} bytes, data {ld} bytes ({} of {} objects); whole archive: text {at}, data {ad}", linked.len(), members.len());
             Ok(Vec::new())
+        }
+        "mark-kernel-abi" => {
+            let [input, output] = rest else { return Err("mark-kernel-abi takes <in> <out>".into()) };
+            let data = std::fs::read(input).map_err(|e| format!("{input}: {e}"))?;
+            match kext_check::ptrauth::mark_kernel_abi(input, &data) {
+                Ok((marked, changed)) => {
+                    std::fs::write(output, marked).map_err(|e| format!("{output}: {e}"))?;
+                    println!("kext-check: {output}: {changed} object(s) marked with the arm64e kernel pointer-auth ABI (0xc0000002)");
+                    Ok(Vec::new())
+                }
+                Err(reason) => Ok(vec![Finding::AbiNotMarked { reason }]),
+            }
         }
         "-h" | "--help" | "help" => {
             println!("{USAGE}");

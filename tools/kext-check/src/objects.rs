@@ -16,12 +16,7 @@ use crate::macho::Member;
 use crate::{arm64, demangle, is_panic_or_fmt, x86, Finding};
 
 /// Crates that build-std puts into the staticlib next to the project's own objects.
-const STD_CRATES: &[&str] = &[
-    "core",
-    "compiler_builtins",
-    "alloc",
-    "rustc_std_workspace_core",
-];
+const STD_CRATES: &[&str] = &["core", "compiler_builtins", "alloc", "rustc_std_workspace_core"];
 
 pub struct ObjectsReport {
     pub findings: Vec<Finding>,
@@ -38,12 +33,8 @@ pub fn check_objects(members: &[Member], arch: Arch) -> ObjectsReport {
     let linked = resolve(members);
     for (index, why) in &linked {
         let member = &members[*index];
-        let symbols: Vec<String> = member
-            .symbols
-            .iter()
-            .filter(|s| is_panic_or_fmt(&s.name))
-            .map(|s| demangle(&s.name))
-            .collect();
+        let symbols: Vec<String> =
+            member.symbols.iter().filter(|s| is_panic_or_fmt(&s.name)).map(|s| demangle(&s.name)).collect();
         if !symbols.is_empty() {
             findings.push(Finding::PanicOrFmt {
                 member: member.name.clone(),
@@ -54,10 +45,7 @@ pub fn check_objects(members: &[Member], arch: Arch) -> ObjectsReport {
     }
     for (symbol, referenced_by) in unresolved(members, &linked) {
         if !rust_may_import(&symbol) {
-            findings.push(Finding::UndefinedNotAllowed {
-                symbol,
-                referenced_by,
-            });
+            findings.push(Finding::UndefinedNotAllowed { symbol, referenced_by });
         }
     }
     ObjectsReport { findings, linked }
@@ -65,10 +53,7 @@ pub fn check_objects(members: &[Member], arch: Arch) -> ObjectsReport {
 
 fn check_header(member: &Member, arch: Arch, findings: &mut Vec<Finding>) {
     if member.file_type != MH_OBJECT {
-        findings.push(Finding::NotObject {
-            member: member.name.clone(),
-            file_type: member.file_type,
-        });
+        findings.push(Finding::NotObject { member: member.name.clone(), file_type: member.file_type });
     }
     if member.cpu_type != arch.cpu_type() || member.cpu_subtype != arch.cpu_subtype() {
         findings.push(Finding::WrongCpu {
@@ -113,12 +98,7 @@ pub fn check_float(member: &Member, findings: &mut Vec<Finding>) {
 
 /// The crate an archive member was compiled from (`core-1a2b.core.3c4d-cgu.0.rcgu.o` -> `core`).
 fn crate_of(member: &Member) -> &str {
-    let file = member
-        .name
-        .rsplit('(')
-        .next()
-        .unwrap_or(&member.name)
-        .trim_end_matches(')');
+    let file = member.name.rsplit('(').next().unwrap_or(&member.name).trim_end_matches(')');
     file.split(['-', '.']).next().unwrap_or(file)
 }
 
@@ -143,11 +123,7 @@ fn resolve(members: &[Member]) -> Vec<(usize, String)> {
         for name in members[from].undefined_names() {
             if let Some(&to) = definer.get(name) {
                 if !linked.iter().any(|(i, _)| *i == to) {
-                    let why = format!(
-                        "linked because {} needs {}",
-                        crate_of(&members[from]),
-                        demangle(name)
-                    );
+                    let why = format!("linked because {} needs {}", crate_of(&members[from]), demangle(name));
                     linked.push((to, why));
                 }
             }
@@ -159,16 +135,13 @@ fn resolve(members: &[Member]) -> Vec<(usize, String)> {
 
 /// Undefined symbols no linked object defines, with one object that refers to each.
 fn unresolved(members: &[Member], linked: &[(usize, String)]) -> BTreeMap<String, String> {
-    let defined: std::collections::HashSet<&str> = linked
-        .iter()
-        .flat_map(|(i, _)| members[*i].defined_names())
-        .collect();
+    let defined: std::collections::HashSet<&str> =
+        linked.iter().flat_map(|(i, _)| members[*i].defined_names()).collect();
     let mut out = BTreeMap::new();
     for (index, _) in linked {
         for name in members[*index].undefined_names() {
             if !defined.contains(name) {
-                out.entry(name.to_string())
-                    .or_insert_with(|| members[*index].name.clone());
+                out.entry(name.to_string()).or_insert_with(|| members[*index].name.clone());
             }
         }
     }

@@ -7,12 +7,8 @@ use plist::{Dictionary, Value};
 use crate::Finding;
 
 /// The KPI bundles the kext links against, and nothing else.
-pub const REQUIRED_LIBRARIES: &[&str] = &[
-    "com.apple.kpi.bsd",
-    "com.apple.kpi.iokit",
-    "com.apple.kpi.libkern",
-    "com.apple.kpi.mach",
-];
+pub const REQUIRED_LIBRARIES: &[&str] =
+    &["com.apple.kpi.bsd", "com.apple.kpi.iokit", "com.apple.kpi.libkern", "com.apple.kpi.mach"];
 
 /// Darwin major version of the oldest supported macOS (19 = 10.15). KPI versions are declared as
 /// this, so the kext refuses older kernels, whose vtable layout differs from the headers'.
@@ -31,8 +27,7 @@ pub fn shim_classes(dir: &Path) -> Result<Vec<String>, String> {
     for entry in entries {
         let path = entry.map_err(|e| e.to_string())?.path();
         if path.extension().is_some_and(|e| e == "cpp") {
-            let text =
-                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             classes.extend(defined_classes(&text));
         }
     }
@@ -63,8 +58,7 @@ pub fn declared_libraries(plist: &Value) -> Vec<String> {
 
 pub fn check_plist(plist: &Value, shim_classes: &[String]) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let mut fail =
-        |rule: &'static str, detail: String| findings.push(Finding::Plist { rule, detail });
+    let mut fail = |rule: &'static str, detail: String| findings.push(Finding::Plist { rule, detail });
     let Some(root) = plist.as_dictionary() else {
         fail("root", "the top level is not a dictionary".into());
         return findings;
@@ -73,11 +67,7 @@ pub fn check_plist(plist: &Value, shim_classes: &[String]) -> Vec<Finding> {
     if string(root, "CFBundlePackageType") != Some("KEXT") {
         fail("CFBundlePackageType", "must be KEXT".into());
     }
-    for key in [
-        "CFBundleExecutable",
-        "CFBundleVersion",
-        "CFBundleShortVersionString",
-    ] {
+    for key in ["CFBundleExecutable", "CFBundleVersion", "CFBundleShortVersionString"] {
         if string(root, key).is_none_or(str::is_empty) {
             fail("required key", format!("{key} is missing or empty"));
         }
@@ -92,21 +82,13 @@ pub fn check_plist(plist: &Value, shim_classes: &[String]) -> Vec<Finding> {
     if bundle_id.starts_with(APPLE_PREFIX) {
         // xnu's IOCatalogue::terminateDrivers refuses these before calling terminate(): such a kext
         // could never be unloaded (xnu-6153.141.1 .. xnu-11417.101.15).
-        fail(
-            "CFBundleIdentifier",
-            format!(
-                "{bundle_id:?}: {APPLE_PREFIX} bundle ids are Apple's and can never be unloaded"
-            ),
-        );
+        fail("CFBundleIdentifier", format!("{bundle_id:?}: {APPLE_PREFIX} bundle ids are Apple's and can never be unloaded"));
     }
     if root.contains_key("IOUserClientClass") {
         fail("no IOUserClientClass", "found at the top level".into());
     }
 
-    match root
-        .get("IOKitPersonalities")
-        .and_then(Value::as_dictionary)
-    {
+    match root.get("IOKitPersonalities").and_then(Value::as_dictionary) {
         Some(personalities) if personalities.len() == 1 => {
             for (name, personality) in personalities {
                 match personality.as_dictionary() {
@@ -115,10 +97,7 @@ pub fn check_plist(plist: &Value, shim_classes: &[String]) -> Vec<Finding> {
                 }
             }
         }
-        Some(p) => fail(
-            "IOKitPersonalities",
-            format!("must hold exactly one personality, has {}", p.len()),
-        ),
+        Some(p) => fail("IOKitPersonalities", format!("must hold exactly one personality, has {}", p.len())),
         None => fail("IOKitPersonalities", "missing".into()),
     }
 
@@ -135,10 +114,7 @@ fn check_personality(
 ) {
     let expect = |key: &str, want: &str, fail: &mut dyn FnMut(&'static str, String)| {
         if string(p, key) != Some(want) {
-            fail(
-                "personality",
-                format!("{name}: {key} is {:?}, must be {want:?}", string(p, key)),
-            );
+            fail("personality", format!("{name}: {key} is {:?}, must be {want:?}", string(p, key)));
         }
     };
     expect("IOProviderClass", "IOResources", fail);
@@ -149,10 +125,7 @@ fn check_personality(
     if string(p, "IOMatchCategory") != Some(bundle_id) {
         fail(
             "IOMatchCategory = bundle id",
-            format!(
-                "{name}: IOMatchCategory is {:?}, CFBundleIdentifier is {bundle_id:?}",
-                string(p, "IOMatchCategory")
-            ),
+            format!("{name}: IOMatchCategory is {:?}, CFBundleIdentifier is {bundle_id:?}", string(p, "IOMatchCategory")),
         );
     }
     match string(p, "IOClass") {
@@ -168,22 +141,13 @@ fn check_personality(
             format!("{name}: a refused open would fall back to the default user client"),
         );
     }
-    match p
-        .get("RustKextMaxClients")
-        .and_then(Value::as_unsigned_integer)
-    {
+    match p.get("RustKextMaxClients").and_then(Value::as_unsigned_integer) {
         Some(1..=64) => {}
-        _ => fail(
-            "RustKextMaxClients",
-            format!("{name}: must be an integer from 1 to 64"),
-        ),
+        _ => fail("RustKextMaxClients", format!("{name}: must be an integer from 1 to 64")),
     }
     for key in ["RustKextAdminOnly", "RustKextStatsForEveryone"] {
         if p.get(key).and_then(Value::as_boolean).is_none() {
-            fail(
-                "boolean setting",
-                format!("{name}: {key} must be a boolean"),
-            );
+            fail("boolean setting", format!("{name}: {key} must be a boolean"));
         }
     }
 }
@@ -200,16 +164,10 @@ fn check_libraries(root: &Dictionary, fail: &mut impl FnMut(&'static str, String
     }
     for (bundle, version) in libs {
         if !REQUIRED_LIBRARIES.contains(&bundle.as_str()) {
-            fail(
-                "OSBundleLibraries",
-                format!("{bundle} is not one of the KPIs the kext uses"),
-            );
+            fail("OSBundleLibraries", format!("{bundle} is not one of the KPIs the kext uses"));
             continue;
         }
-        let major = version
-            .as_string()
-            .and_then(|v| v.split('.').next())
-            .and_then(|m| m.parse::<u64>().ok());
+        let major = version.as_string().and_then(|v| v.split('.').next()).and_then(|m| m.parse::<u64>().ok());
         if major != Some(OLDEST_DARWIN_MAJOR) {
             fail(
                 "OSBundleLibraries version",

@@ -15,23 +15,11 @@ pub fn first_float_use(range: &CodeRange<'_>) -> Option<(u64, String)> {
         }
         let mnemonic = format!("{:?}", instruction.mnemonic()).to_lowercase();
         let used = info.info(&instruction);
-        if let Some(reg) = used
-            .used_registers()
-            .iter()
-            .map(|u| u.register())
-            .find(|&r| is_float_register(r))
-        {
+        if let Some(reg) = used.used_registers().iter().map(|u| u.register()).find(|&r| is_float_register(r)) {
             return Some((instruction.ip(), format!("{mnemonic} uses {reg:?}")));
         }
-        if let Some(feature) = instruction
-            .cpuid_features()
-            .iter()
-            .find(|f| is_float_feature(**f))
-        {
-            return Some((
-                instruction.ip(),
-                format!("{mnemonic} is an {feature:?} instruction"),
-            ));
+        if let Some(feature) = instruction.cpuid_features().iter().find(|f| is_float_feature(**f)) {
+            return Some((instruction.ip(), format!("{mnemonic} is an {feature:?} instruction")));
         }
     }
     None
@@ -44,8 +32,5 @@ fn is_float_register(r: Register) -> bool {
 /// x87 and MMX instructions that name no register of those classes (fninit, fnstcw, emms...).
 /// SSE instructions without a vector register (mfence, lfence, pause) are harmless and allowed.
 fn is_float_feature(f: CpuidFeature) -> bool {
-    matches!(
-        f,
-        CpuidFeature::FPU | CpuidFeature::FPU287 | CpuidFeature::FPU387 | CpuidFeature::MMX
-    )
+    matches!(f, CpuidFeature::FPU | CpuidFeature::FPU287 | CpuidFeature::FPU387 | CpuidFeature::MMX)
 }

@@ -53,11 +53,7 @@ fn declares_exactly_the_four_kpis() {
 #[test]
 fn template_keeps_the_placeholders_build_sh_and_xnu_sim_fill_in() {
     let t = template();
-    for placeholder in [
-        "$(PRODUCT_BUNDLE_IDENTIFIER)",
-        "$(EXECUTABLE_NAME)",
-        "$(BUNDLE_VERSION)",
-    ] {
+    for placeholder in ["$(PRODUCT_BUNDLE_IDENTIFIER)", "$(EXECUTABLE_NAME)", "$(BUNDLE_VERSION)"] {
         assert!(t.contains(placeholder), "{placeholder}");
     }
 }
@@ -65,10 +61,7 @@ fn template_keeps_the_placeholders_build_sh_and_xnu_sim_fill_in() {
 #[test]
 fn shim_defines_the_personality_class() {
     let classes = shim_classes(&repo().join("shim-cpp")).unwrap();
-    assert!(
-        classes.iter().any(|c| c == "org_rustkext_Service"),
-        "{classes:?}"
-    );
+    assert!(classes.iter().any(|c| c == "org_rustkext_Service"), "{classes:?}");
 }
 
 #[test]
@@ -93,10 +86,7 @@ fn match_category_must_be_the_bundle_id() {
 
 #[test]
 fn missing_library_is_rejected() {
-    let text = filled().replace(
-        "\t\t<key>com.apple.kpi.mach</key>\n\t\t<string>19.0.0</string>\n",
-        "",
-    );
+    let text = filled().replace("\t\t<key>com.apple.kpi.mach</key>\n\t\t<string>19.0.0</string>\n", "");
     assert_ne!(text, filled());
     let findings = check(&text);
     assert!(
@@ -118,16 +108,8 @@ fn extra_library_is_rejected() {
 fn library_version_must_be_the_oldest_supported_darwin() {
     // 8.0.0 would load on kernels older than the headers' vtable layout; 20.0.0 refuses 10.15.
     for version in ["8.0.0", "20.0.0"] {
-        let text = filled().replacen(
-            "<string>19.0.0</string>",
-            &format!("<string>{version}</string>"),
-            1,
-        );
-        assert_eq!(
-            rules(&check(&text)),
-            ["OSBundleLibraries version"],
-            "{version}"
-        );
+        let text = filled().replacen("<string>19.0.0</string>", &format!("<string>{version}</string>"), 1);
+        assert_eq!(rules(&check(&text)), ["OSBundleLibraries version"], "{version}");
     }
 }
 
@@ -139,10 +121,7 @@ fn io_class_must_exist_in_the_shim() {
 
 #[test]
 fn provider_must_be_io_resources_matching_the_kexts_own_resource() {
-    let text = filled().replace(
-        "<string>IOResources</string>",
-        "<string>IOPCIDevice</string>",
-    );
+    let text = filled().replace("<string>IOResources</string>", "<string>IOPCIDevice</string>");
     assert_eq!(rules(&check(&text)), ["personality"]);
     let own = "<key>IOResourceMatch</key>\n\t\t\t<string>org.rustkext.RustKext</string>";
     assert!(filled().contains(own));
@@ -150,10 +129,7 @@ fn provider_must_be_io_resources_matching_the_kexts_own_resource() {
     assert_eq!(rules(&check(&text)), ["personality"]);
     // IOKit is always published: the service would restart at every rematch and the kext would
     // load at every boot (AUDIT #7, #9).
-    let text = filled().replace(
-        own,
-        "<key>IOResourceMatch</key>\n\t\t\t<string>IOKit</string>",
-    );
+    let text = filled().replace(own, "<key>IOResourceMatch</key>\n\t\t\t<string>IOKit</string>");
     assert_eq!(rules(&check(&text)), ["personality"]);
 }
 

@@ -16,11 +16,17 @@ pub fn scratch_dir(test: &str) -> PathBuf {
 
 /// Compiles C `source` for `target` (e.g. `x86_64-apple-macos10.15`) into `dir/name.o`.
 pub fn compile(dir: &Path, name: &str, target: &str, source: &str) -> PathBuf {
+    compile_with(dir, name, target, source, &[])
+}
+
+/// `compile` with extra clang flags (e.g. `-g`).
+pub fn compile_with(dir: &Path, name: &str, target: &str, source: &str, extra: &[&str]) -> PathBuf {
     let src = dir.join(format!("{name}.c"));
     let obj = dir.join(format!("{name}.o"));
     std::fs::write(&src, source).unwrap();
     let status = Command::new("clang-19")
         .args(["-target", target, "-O2", "-ffreestanding", "-c"])
+        .args(extra)
         .arg(&src)
         .arg("-o")
         .arg(&obj)
@@ -33,17 +39,24 @@ pub fn compile(dir: &Path, name: &str, target: &str, source: &str) -> PathBuf {
     obj
 }
 
-/// clang-19 writes arm64e objects with cpusubtype 2; Apple clang and rustc set the pointer
-/// authentication ABI bit as well (0x80000002), which is what the kernel objects must carry.
+/// clang-19 writes arm64e objects with cpusubtype 2; rustc sets the pointer authentication ABI
+/// bit as well (0x80000002, the user ABI): the test objects look like rustc's.
 fn set_ptrauth_abi(obj: &Path) {
     let mut bytes = std::fs::read(obj).unwrap();
-    assert_eq!(
-        bytes[8..12],
-        2u32.to_le_bytes(),
-        "unexpected arm64e cpusubtype from clang-19"
-    );
+    assert_eq!(bytes[8..12], 2u32.to_le_bytes(), "unexpected arm64e cpusubtype from clang-19");
     bytes[8..12].copy_from_slice(&0x8000_0002u32.to_le_bytes());
     std::fs::write(obj, bytes).unwrap();
+}
+
+/// What build.sh does to the Rust arm64e objects before checking and linking them
+/// (`kext-check mark-kernel-abi`): the kernel pointer-auth ABI, 0xC0000002.
+pub fn kernel_abi(obj: &Path) -> PathBuf {
+    let data = std::fs::read(obj).unwrap();
+    let (marked, changed) = kext_check::ptrauth::mark_kernel_abi(obj.to_str().unwrap(), &data).unwrap();
+    assert!(changed >= 1);
+    let out = obj.with_extension("kernel-abi.o");
+    std::fs::write(&out, marked).unwrap();
+    out
 }
 
 /// Archives objects as the Rust staticlib does (Darwin format, member names as given).
@@ -55,13 +68,7 @@ pub fn archive(dir: &Path, name: &str, members: &[(&str, &Path)]) -> PathBuf {
         std::fs::copy(obj, &p).unwrap();
         paths.push(p);
     }
-    let status = Command::new("llvm-ar-19")
-        .arg("--format=darwin")
-        .arg("rcs")
-        .arg(&out)
-        .args(&paths)
-        .status()
-        .unwrap();
+    let status = Command::new("llvm-ar-19").arg("--format=darwin").arg("rcs").arg(&out).args(&paths).status().unwrap();
     assert!(status.success(), "llvm-ar-19 failed");
     out
 }
