@@ -144,6 +144,7 @@ fn fixture_spec(bundle: &str, resource: &str) -> KextSpec {
 both_flavors! {
     fn io_resource_match_waits_for_its_resource_and_a_withdrawal_rematches_nothing(flavor: Flavor) {
         let k = Kernel::boot_flavor(flavor);
+        k.set_desktop(Desktop::Off);
         k.define_kext(&fixture_spec(FIXTURE, "org.xnusim.Resource"));
         assert_eq!(k.load_bundle(FIXTURE), Ok(()));
         assert_eq!(k.catalogue_personalities(FIXTURE), 1, "personalities sent at load");
@@ -167,6 +168,7 @@ both_flavors! {
     /// rematch starts a second instance next to it.
     fn an_inactive_service_does_not_hold_its_match_category(flavor: Flavor) {
         let k = Kernel::boot_flavor(flavor);
+        k.set_desktop(Desktop::Off);
         k.define_kext(&fixture_spec(FIXTURE, "IOKit"));
         assert_eq!(k.load_bundle(FIXTURE), Ok(()));
         assert_eq!(k.instance_count(FIXTURE_SERVICE), 1);

@@ -32,7 +32,11 @@ fn personality(
     p
 }
 
+/// The desktop is off: its rematches on IOResources (which this kext's personalities match
+/// unconditionally) would race with the terminations these tests look at, as they would on a
+/// real machine; catalogue.rs tests that race on purpose.
 fn load(k: &Kernel, personalities: Vec<xnu_sim::Personality>) {
+    k.set_desktop(Desktop::Off);
     // SAFETY: plain reset of the fixture's statics; the world lock (Kernel) serializes it.
     unsafe { xnusim_fallback_reset() };
     k.define_kext(&xnu_sim::KextSpec {

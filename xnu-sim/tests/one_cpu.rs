@@ -13,13 +13,16 @@
 mod common;
 use common::*;
 use std::ffi::c_void;
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Mutex;
 use xnu_sim::Sanitizer;
 
+/// Says so on stderr itself (libtest captures eprintln! of a passing test) and skips.
 fn skipped_under_tsan(name: &str) -> bool {
     if Kernel::sanitizer() == Sanitizer::Thread {
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "SKIPPED {name} under ThreadSanitizer: it defers signals to safe points, so one-CPU \
              mode cannot preempt a thread at an arbitrary point"
         );

@@ -65,6 +65,7 @@ extern "C" {
 }
 
 fn load_fixture(k: &Kernel) {
+    k.set_desktop(Desktop::Off);
     // SAFETY: plain reset of the fixture's statics; the world lock (Kernel) serializes it.
     unsafe { xnusim_fallback_reset() };
     k.define_kext(&KextSpec {

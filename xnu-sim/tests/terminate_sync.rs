@@ -28,6 +28,7 @@ fn terminate_calls(which: i32) -> u32 {
 }
 
 fn load_fixture(k: &Kernel) {
+    k.set_desktop(Desktop::Off);
     // SAFETY: plain reset of the fixture's statics; the world lock (Kernel) serializes it.
     unsafe { xnusim_fallback_reset() };
     k.define_kext(&KextSpec {
