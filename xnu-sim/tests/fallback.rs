@@ -194,6 +194,11 @@ both_flavors! {
             "no autounload while an instance lives"
         );
         hold(false);
+        // Dropping the object is no registry activity: the countdown restarts only at the next
+        // quiet edge, which the desktop provides (the personalities are gone: nothing races).
+        k.advance_clock(AUTOUNLOAD);
+        assert!(k.bundle_loaded(BUNDLE), "no quiet edge, no unload scan");
+        k.set_desktop(Desktop::DEFAULT);
         k.advance_clock(AUTOUNLOAD);
         assert!(!k.bundle_loaded(BUNDLE));
         assert_eq!(k.counter("kext.unloaded:autounload"), 1);
