@@ -533,7 +533,8 @@ extern "C" bool xsim_resource_published(const char *key)
 
 /* ---- boot, shutdown, reboot ---- */
 
-static void bootWorld(int flavor)
+/* A reboot keeps the violations not taken yet: the test still has to see them. */
+static void bootWorld(int flavor, bool reboot)
 {
     sFlavor.store(flavor);
     xsim_set_shutting_down(false);
@@ -549,7 +550,9 @@ static void bootWorld(int flavor)
     xsim_cpu_reset();
     xsim_log_reset();
     xsim_counters_reset();
-    xsim_violations_reset();
+    if (!reboot) {
+        xsim_violations_reset();
+    }
     xsim_gate_reset();
     {
         std::lock_guard<std::mutex> inner(sInnerLock);
@@ -592,7 +595,7 @@ extern "C" void xsim_boot(int flavor)
         }
         sKexts.clear();
     }
-    bootWorld(flavor);
+    bootWorld(flavor, false);
 }
 
 /* Leaves the world as a fresh boot expects it: every task dead, every kext unloaded. */
@@ -652,7 +655,7 @@ extern "C" void xsim_shutdown(bool reboot)
     sDaemonActive.store(false);
     xsim_kauth_forget_listeners();
     if (reboot) {
-        bootWorld(xsim_flavor());
+        bootWorld(xsim_flavor(), true);
     } else {
         std::lock_guard<std::recursive_mutex> guard(sKextLock);
         for (auto &entry : sKexts) {
