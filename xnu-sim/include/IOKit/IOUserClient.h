@@ -80,7 +80,7 @@ public:
 
     static IOReturn clientHasPrivilege(void *securityToken, const char *privilegeName);
 
-    /* IOConnectGetService; the base has none. */
+    /* IOConnectGetService: the base returns NULL (kIOReturnUnsupported to user space). */
     virtual IOService *getService(void);
 
     /* Set once by IOServiceClose or clientDied, as in xnu. */
