@@ -75,12 +75,15 @@ bool org_rustkext_Service::terminate(IOOptionBits options)
     return super::terminate(options);
 }
 
-/* Withdraw the resource (no rematch can start us again), close the gate, unlisten, drain. */
+/*
+ * Withdraw the kext's resource (no rematch can start us again; it is named after the bundle id,
+ * as the module start published it), close the gate, unlisten, drain.
+ */
 void org_rustkext_Service::shutDown(void)
 {
-    OSString *resource = OSDynamicCast(OSString, getProperty("IOResourceMatch"));
-    if (resource) {
-        getResourceService()->removeProperty(resource->getCStringNoCopy());
+    OSString *bundleID = OSDynamicCast(OSString, getProperty("CFBundleIdentifier"));
+    if (bundleID) {
+        getResourceService()->removeProperty(bundleID->getCStringNoCopy());
     }
     rk_service_close_gate(fDriver);
     if (fListener) {

@@ -72,7 +72,7 @@ enum Command {
         #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
         calls: u32,
         /// Autounload: seconds to wait for the kext to go after the last close
-        #[arg(long, default_value_t = 120)]
+        #[arg(long, default_value_t = scenarios::UNLOAD_BOUND_SECS)]
         unload_timeout: u64,
     },
 }
