@@ -8,69 +8,14 @@ use bindgen::callbacks::{IntKind, ParseCallbacks};
 /// Preprocessor defines of a kext build, as Xcode passes them.
 pub const KERNEL_DEFINES: &[&str] = &["-DKERNEL", "-DKERNEL_PRIVATE", "-DDRIVER_PRIVATE"];
 
-/// Everything the crate exposes. Nothing else is generated.
-const TYPES: &[&str] = &[
-    "kern_return_t",
-    "IOReturn",
-    "OSReturn",
-    "mach_msg_return_t",
-    "thread_t",
-    "kauth_cred_t",
-    "kauth_action_t",
-    "kauth_listener_t",
-    "kauth_scope_callback_t",
-];
-const CONSTANTS: &[&str] = &[
-    "KERN_SUCCESS",
-    "KERN_FAILURE",
-    "MACH_SEND_INVALID_DEST",
-    "kIOReturnSuccess",
-    "kIOReturnError",
-    "kIOReturnNoMemory",
-    "kIOReturnNoResources",
-    "kIOReturnIPCError",
-    "kIOReturnNotPrivileged",
-    "kIOReturnBadArgument",
-    "kIOReturnExclusiveAccess",
-    "kIOReturnUnsupported",
-    "kIOReturnNotOpen",
-    "kIOReturnBusy",
-    "kIOReturnTimeout",
-    "kIOReturnNotReady",
-    "kIOReturnNotAttached",
-    "kIOReturnNotPermitted",
-    "kIOReturnNoCompletion",
-    "kIOReturnAborted",
-    "kIOReturnNotFound",
-    "kOSKextReturnStartStopError",
-    "kOSKextReturnInUse",
-    "KAUTH_RESULT_ALLOW",
-    "KAUTH_RESULT_DENY",
-    "KAUTH_RESULT_DEFER",
-    "KAUTH_SCOPE_FILEOP",
-    "KAUTH_FILEOP_OPEN",
-    "KAUTH_FILEOP_CLOSE",
-    "KAUTH_FILEOP_RENAME",
-    "KAUTH_FILEOP_EXCHANGE",
-    "KAUTH_FILEOP_LINK",
-    "KAUTH_FILEOP_EXEC",
-    "KAUTH_FILEOP_DELETE",
-    "KAUTH_FILEOP_WILL_RENAME",
-    "KAUTH_FILEOP_CLOSE_MODIFIED",
-];
-const FUNCTIONS: &[&str] = &[
-    "IOSleep",
-    "mach_absolute_time",
-    "absolutetime_to_nanoseconds",
-    "current_thread",
-    "kauth_listen_scope",
-    "kauth_unlisten_scope",
-];
+// The allowlist (TYPES, CONSTANTS, FUNCTIONS): its own file, so that tools/kext-check derives
+// the symbols Rust kernel objects may import from the same list (one fact).
+include!("allowlist.rs");
 
 /// Kernel objects the project only handles by pointer: declared as zero-sized opaque structs
 /// whatever the headers say about their fields (the allowlist is not followed into
 /// dependencies), so their layout never leaks into Rust.
-const OPAQUE_STRUCTS: &[&str] = &["thread", "ucred", "kauth_listener"];
+const OPAQUE_STRUCTS: &[&str] = &["thread", "ucred", "kauth_listener", "__lck_mtx_t__", "_IOLock"];
 
 /// Clang target for cargo's `TARGET`. The bindings always describe the macOS kernel ABI (and
 /// Kernel.framework headers refuse any other OS), so clang parses for macOS on the target's

@@ -9,6 +9,9 @@
 #include <kern/thread.h>
 #include <IOKit/IOReturn.h>
 #include <IOKit/IOLib.h>
+#include <IOKit/IOLocks.h>
+#include <kern/debug.h>
+#include <kern/locks.h>
 #include <libkern/OSReturn.h>
 #include <libkern/OSKextLib.h>
 #include <sys/kauth.h>

@@ -75,6 +75,23 @@ extern void absolutetime_to_nanoseconds(uint64_t abstime, uint64_t *result);
 
 /* mirrors <IOKit/IOLib.h> */
 void IOSleep(unsigned milliseconds);
+void IOLog(const char *format, ...);
+
+/* mirrors <kern/debug.h> (__abortlike: noreturn) */
+extern void panic(const char *string, ...) __attribute__((noreturn));
+
+/* mirrors <i386/locks.h> and <arm/locks.h> outside MACH_KERNEL_PRIVATE: opaque */
+typedef struct __lck_mtx_t__ lck_mtx_t;
+
+/* mirrors <kern/locks.h> */
+extern void lck_mtx_lock(lck_mtx_t *lck);
+extern void lck_mtx_unlock(lck_mtx_t *lck);
+
+/* mirrors <IOKit/IOLocks.h> without IOLOCKS_INLINE: IOLock is opaque, IOLockLock is exported as
+ * an alias of lck_mtx_lock (IOKit.exports: _IOLockLock:_lck_mtx_lock) */
+typedef struct _IOLock IOLock;
+IOLock *IOLockAlloc(void);
+void IOLockFree(IOLock *lock);
 
 /* mirrors <sys/ucred.h> */
 typedef struct ucred *kauth_cred_t;

@@ -28,9 +28,17 @@ pub fn is_shim_helper(symbol: &str) -> bool {
     shim_helpers().iter().any(|h| h == symbol)
 }
 
-/// Kernel KPI functions the core calls directly through `macos-kext-sys`.
-pub const CORE_KPI_FUNCTIONS: &[&str] =
-    &["_IOSleep", "_mach_absolute_time", "_absolutetime_to_nanoseconds", "_current_thread"];
+/// The allowlist of `macos-kext-sys` (ffi/build/allowlist.rs): the kernel functions Rust can
+/// call at all are the ones its bindings declare, so that list is the one fact both read.
+mod kext_sys {
+    #![allow(dead_code)]
+    include!("../../../ffi/build/allowlist.rs");
+}
+
+/// Kernel KPI functions Rust may call: `macos-kext-sys`'s function allowlist, as Mach-O symbols.
+pub fn kpi_functions() -> Vec<String> {
+    kext_sys::FUNCTIONS.iter().map(|f| format!("_{f}")).collect()
+}
 
 /// Symbols that Apple's `libkmod.a` supplies at the real `-kext` link on macOS (the kmod glue's
 /// `_start`/`_stop`): the only undefined symbols of a Mac-linked kext not looked up in the KPI
@@ -40,11 +48,24 @@ pub const LIBKMOD_SYMBOLS: &[&str] = &["__start", "__stop"];
 
 /// True if a Rust kernel object may leave `symbol` undefined.
 pub fn rust_may_import(symbol: &str) -> bool {
-    is_shim_helper(symbol) || [KERNEL_MEM_FUNCTIONS, CORE_KPI_FUNCTIONS].iter().any(|list| list.contains(&symbol))
+    is_shim_helper(symbol)
+        || KERNEL_MEM_FUNCTIONS.contains(&symbol)
+        || kext_sys::FUNCTIONS.iter().any(|f| symbol.strip_prefix('_') == Some(f))
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_kpi_functions_are_macos_kext_sys_allowlist() {
+        let functions = super::kpi_functions();
+        for f in ["_IOSleep", "_IOLog", "_lck_mtx_lock", "_current_thread"] {
+            assert!(functions.iter().any(|g| g == f), "{f} in {functions:?}");
+            assert!(super::rust_may_import(f));
+        }
+        assert!(!super::rust_may_import("_IOMalloc"), "not in the allowlist");
+        assert!(!super::rust_may_import("IOSleep"), "Mach-O symbols carry the underscore");
+    }
+
     #[test]
     fn the_shim_helpers_come_from_the_header() {
         assert_eq!(

@@ -4,6 +4,7 @@
  * and the quiet/activity bookkeeping behind xsim_wait_quiet. (Time and sleeps: clock.cpp.)
  */
 #include <IOKit/IOLib.h>
+#include <kern/locks.h>
 #include <kern/debug.h>
 #include <sys/proc.h>
 
@@ -296,3 +297,6 @@ extern "C" void IOLockFree(IOLock *lock) { delete lock; }
 extern "C" void IOLockLock(IOLock *lock) { lock->mutex.lock(); }
 extern "C" boolean_t IOLockTryLock(IOLock *lock) { return lock->mutex.try_lock() ? TRUE : FALSE; }
 extern "C" void IOLockUnlock(IOLock *lock) { lock->mutex.unlock(); }
+/* IOKit.exports: _IOLockLock:_lck_mtx_lock. An IOLock is the lck_mtx_t it is locked as. */
+extern "C" void lck_mtx_lock(lck_mtx_t *lck) { IOLockLock(reinterpret_cast<IOLock *>(lck)); }
+extern "C" void lck_mtx_unlock(lck_mtx_t *lck) { IOLockUnlock(reinterpret_cast<IOLock *>(lck)); }
