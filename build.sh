@@ -101,6 +101,38 @@ check_rust_objects() {
     for arch in "${ARCHS[@]}"; do
         "$KEXT_CHECK" sizes --arch "$arch" "$(link_lib "$arch")"
     done
+    for arch in "${ARCHS[@]}"; do
+        measure_rust_text "$arch"
+    done
+}
+
+# The linked size of the Rust code (issue 11's budget: at most 10 % over f907031's 6734 bytes on
+# x86_64): __TEXT,__text bytes a dead-stripping link keeps from the Rust archive, summed from the
+# linker's map by kext-check. With shim objects (measure_rust_text x86_64 OBJ...) the link is the
+# kext's: rooted at kmod_info, the vtables and the metaclasses; without (arm64e, no headers) the
+# Rust archive alone rooted at its C ABI exports, which keeps the same code.
+RUST_TEXT_BUDGET_X86_64=7407
+measure_rust_text() {
+    local arch=$1 lib map what budget=() roots
+    shift
+    lib=$(link_lib "$arch")
+    command -v ld64.lld-19 >/dev/null || { note "linked Rust __text ($arch): skipped, no ld64.lld-19"; return 0; }
+    mkdir -p "$BUILD/$arch"
+    map=$BUILD/$arch/rust-text.map
+    if [ $# -gt 0 ]; then
+        roots=(-exported_symbol _kmod_info -exported_symbol '__ZTV*' -exported_symbol '*MetaClass*' "$@" "$lib")
+        what="$arch, linked with the shim and kmod glue"
+    else
+        roots=(-exported_symbol '_rk_*' -force_load "$lib")
+        what="$arch, rooted at the C ABI exports"
+    fi
+    [ "$arch" = x86_64 ] && budget=(--budget "$RUST_TEXT_BUDGET_X86_64")
+    step "linked Rust __text ($what)"
+    ld64.lld-19 -arch "$arch" -platform_version macos "$(deployment_target "$arch")" 11.0 -bundle \
+        -flat_namespace -undefined suppress -dead_strip "${roots[@]}" -map "$map" -o "$map.bin" ||
+        die "the $arch measurement link failed (see above)"
+    "$KEXT_CHECK" linked-text --map "$map" --archive "$(basename "$lib")" --label "$arch" "${budget[@]}" ||
+        die "the $arch Rust code is over its budget (see above)"
 }
 
 # check_imports ARCH MODE FILE...: against every directory in XNU_EXPORTS. MODE: objects (the
@@ -184,6 +216,7 @@ linux_kext() {
     step "link x86_64 with tools/kextld (MH_KEXT_BUNDLE, as ld64 -kext): shim + kmod glue + Rust"
     "$KEXTLD" -o "$out/$NAME" -u _kmod_info "${objs[@]}" "$(rust_lib x86_64)" || die "the kext link failed (see above)"
     check_kext_binary "$out/$NAME"
+    measure_rust_text x86_64 "${objs[@]}"
     note "$(llvm-size-19 "$out/$NAME" | tail -1 | awk '{print "__TEXT " $1 ", __DATA " $2 " bytes"}')"
     if [ -n "${XNU_EXPORTS:-}" ]; then
         check_imports "$arch" kext "$out/$NAME"

@@ -24,6 +24,8 @@ pub enum Finding {
     UnknownLibrary { bundle: String },
     /// `mark-kernel-abi` refused an object (why, with the object's name).
     AbiNotMarked { reason: String },
+    /// The linked Rust code is larger than its budget.
+    OverBudget { what: String, bytes: u64, budget: u64 },
     /// An Info.plist rule.
     Plist { rule: &'static str, detail: String },
 }
@@ -73,6 +75,9 @@ impl fmt::Display for Finding {
                 write!(f, "OSBundleLibraries declares {bundle}, which the export lists do not describe")
             }
             Finding::Plist { rule, detail } => write!(f, "Info.plist: {rule}: {detail}"),
+            Finding::OverBudget { what, bytes, budget } => {
+                write!(f, "{what}: linked Rust __text is {bytes} bytes, over the budget of {budget}")
+            }
             Finding::AbiNotMarked { reason } => write!(f, "not marked with the kernel pointer-auth ABI: {reason}"),
         }
     }

@@ -9,6 +9,7 @@ pub mod code;
 pub mod exports;
 pub mod finding;
 pub mod imports;
+pub mod linkmap;
 pub mod macho;
 pub mod objects;
 pub mod plist_rules;

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use kext_check::{exports, imports, macho, objects, plist_rules, sizes, Arch, Finding};
+use kext_check::{exports, imports, linkmap, macho, objects, plist_rules, sizes, Arch, Finding};
 
 const USAGE: &str = "usage:
   kext-check objects --arch x86_64|arm64e <lib.a|obj.o>...
@@ -19,6 +19,9 @@ const USAGE: &str = "usage:
       IOUserClientClass, exactly the four KPIs at the oldest supported version).
   kext-check sizes --arch x86_64|arm64e <lib.a>
       __TEXT/__DATA sizes of the objects the link takes, and of the whole archive.
+  kext-check linked-text --map <link map> --archive <lib.a file name> [--budget <bytes>] [--label <text>]
+      __TEXT,__text bytes the link kept from the archive's members (a dead-stripping link's map,
+      ld64.lld -map); a finding when above the budget.
   kext-check mark-kernel-abi <in.a|in.o> <out>
       Copies rustc's arm64e objects with cpusubtype 0x80000002 (user pointer-auth ABI) marked
       0xC0000002 (the kernel ABI of Apple clang's -mkernel objects); refuses objects with signed
@@ -152,6 +155,30 @@ fn run(args: &[String]) -> Result<Vec<Finding>, String> {
             let (at, ad) = total(&mut (0..members.len()));
             println!("{arch}: linked into the kext: text {lt} bytes, data {ld} bytes ({} of {} objects); whole archive: text {at}, data {ad}", linked.len(), members.len());
             Ok(Vec::new())
+        }
+        "linked-text" => {
+            let a = Args::parse(rest, &["--map", "--archive", "--budget", "--label"], &[])?;
+            let path = a.value("--map")?;
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+            let map = linkmap::parse(&text).map_err(|e| format!("{path}: {e}"))?;
+            let archive = a.value("--archive")?;
+            let (bytes, symbols) = linkmap::text_from_archive(&map, archive);
+            if symbols == 0 {
+                return Err(format!("{path}: no __TEXT,__text symbol comes from {archive}"));
+            }
+            let label = a.value("--label").unwrap_or(archive);
+            let budget = match a.value("--budget") {
+                Ok(b) => Some(b.parse::<u64>().map_err(|e| format!("--budget {b}: {e}"))?),
+                Err(_) => None,
+            };
+            match budget {
+                Some(budget) => println!("kext-check: {label}: linked Rust __text {bytes} bytes ({symbols} symbols), budget {budget}"),
+                None => println!("kext-check: {label}: linked Rust __text {bytes} bytes ({symbols} symbols)"),
+            }
+            Ok(match budget {
+                Some(budget) if bytes > budget => vec![Finding::OverBudget { what: label.to_string(), bytes, budget }],
+                _ => Vec::new(),
+            })
         }
         "mark-kernel-abi" => {
             let [input, output] = rest else { return Err("mark-kernel-abi takes <in> <out>".into()) };
