@@ -1,26 +1,34 @@
 #!/usr/bin/env bash
-# The build command (README).
+# The build command (README), for the monitor (kext/) or any kext built with the framework
+# (`./build.sh KEXT_DIR`, the directory of its rustkext.toml: a scaffolded kext's build.sh calls it).
+# Every name comes from the kext's rustkext.toml, through `rustkext identity` (framework/build).
 #   macOS: the Rust kernel library for x86_64 + arm64e, the C++ shim, the kmod glue, a `-kext`
-#          link per architecture, a universal build/RustKext.kext, dSYM, ad-hoc signature,
+#          link per architecture, a universal build/<name>.kext, dSYM, ad-hoc signature,
 #          validation.
 #   Linux: the Rust kernel library for x86_64 + arm64e, checked with tools/kext-check; with
 #          KERNEL_HEADERS also the x86_64 kext: the shim and kmod glue (clang-19), the link
-#          (tools/kextld, the MH_KEXT_BUNDLE ld64 -kext writes), build/RustKext.kext with its dSYM,
+#          (tools/kextld, the MH_KEXT_BUNDLE ld64 -kext writes), build/<name>.kext with its dSYM,
 #          ad-hoc signed (tools/kext-sign); with XNU_EXPORTS (one or more xnu config/
 #          directories, ':'-separated) every import against the KPIs.
 #   Both:  with XNU_SOURCE (an xnu git directory or source tree) the kxld check: the x86_64 kext
 #          linked by macOS 10.15's own kext linker, built from that tree (tools/kxld-check).
-# Environment: BUNDLE_ID (default org.rustkext.RustKext), KERNEL_HEADERS, XNU_EXPORTS,
-#   XNU_SOURCE (+ XNU_TAG; KXLD_KERNEL and KXLD_PLUGINS: a real 10.15 kernel instead of the model),
-#   RUSTKEXT_BUILD_DIR (default build/; the macOS-path test writes elsewhere).
+# Environment: KERNEL_HEADERS, XNU_EXPORTS, XNU_SOURCE (+ XNU_TAG; KXLD_KERNEL and KXLD_PLUGINS: a
+#   real 10.15 kernel instead of the model), RUSTKEXT_BUILD_DIR (default: build/ for the monitor,
+#   KEXT_DIR/build for another kext; the macOS-path test writes elsewhere).
 set -euo pipefail
+KEXT_DIR=$(cd "${1:-$(dirname "$0")/kext}" && pwd)
 cd "$(dirname "$0")"
 
 ROOT=$PWD
-BUILD=${RUSTKEXT_BUILD_DIR:-$ROOT/build}
-NAME=RustKext
-BUNDLE_ID=${BUNDLE_ID:-org.rustkext.RustKext}
-VERSION=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)
+# The kext's identity: NAME, BUNDLE_ID, VERSION, SERVICE_CLASS, USER_CLIENT_CLASS, SYMBOL_PREFIX,
+# GLUE_DIR, GLUE_CRATE, GLUE_LIB, RUST_TEXT_BUDGET_*, ... (framework/build, `rustkext identity`).
+eval "$(scripts/rustkext.sh identity "$KEXT_DIR")"
+mapfile -t SHIM_DEFINES < <(scripts/rustkext.sh shim-defines "$KEXT_DIR")
+if [ "$KEXT_DIR" = "$ROOT/kext" ]; then
+    BUILD=${RUSTKEXT_BUILD_DIR:-$ROOT/build}
+else
+    BUILD=${RUSTKEXT_BUILD_DIR:-$KEXT_DIR/build}
+fi
 KERNEL_TARGET_DIR=$ROOT/target/kernel
 ARCHS=(x86_64 arm64e)
 
@@ -33,10 +41,10 @@ die() {
     exit 1
 }
 
-rust_lib() { echo "$KERNEL_TARGET_DIR/$1-apple-macos-kernel/release/librustkext.a"; }
+rust_lib() { echo "$KERNEL_TARGET_DIR/$1-apple-macos-kernel/release/$GLUE_LIB"; }
 # The library the checks and the link take: for arm64e, the copy marked with the kernel
 # pointer-auth ABI (mark_arm64e).
-link_lib() { case $1 in arm64e) echo "$BUILD/arm64e/librustkext.a" ;; *) rust_lib "$1" ;; esac; }
+link_lib() { case $1 in arm64e) echo "$BUILD/arm64e/$GLUE_LIB" ;; *) rust_lib "$1" ;; esac; }
 
 # The kernel compile flags (KERNEL_CFLAGS, KERNEL_CXXFLAGS, KERNEL_RUSTFLAGS) and
 # deployment_target: one definition for build.sh, scripts/kernel-lib.sh and scripts/shim-linux.sh.
@@ -47,25 +55,22 @@ link_lib() { case $1 in arm64e) echo "$BUILD/arm64e/librustkext.a" ;; *) rust_li
 
 build_rust() {
     local arch=$1 start=$SECONDS
-    step "Rust kernel library for $arch (macOS $(deployment_target "$arch")+, line tables)"
-    scripts/kernel-lib.sh "$arch" >/dev/null || die "the Rust kernel build for $arch failed (see above)"
+    step "Rust kernel library for $arch (macOS $(deployment_target "$arch")+, line tables): $GLUE_CRATE"
+    scripts/kernel-lib.sh "$arch" "$KEXT_DIR" >/dev/null || die "the Rust kernel build for $arch failed (see above)"
     note "$(rust_lib "$arch") ($((SECONDS - start)) s)"
 }
 
 # ---- Info.plist and kmod glue ----
 
+# Generated from the kext's rustkext.toml (validated there: reverse-DNS bundle id of at most 63
+# bytes, never com.apple., a C identifier for the class prefix, versions) by rustkext-build: the
+# plist with the `plist` crate, the kmod glue as Xcode's <name>_info.c.
 fill_plist() {
-    [[ $BUNDLE_ID =~ ^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$ ]] ||
-        die "BUNDLE_ID '$BUNDLE_ID' is not a reverse-DNS identifier" "BUNDLE_ID=com.example.RustKext ./build.sh"
-    # kextunload never terminates com.apple.* services (IOCatalogue::terminateDrivers).
-    [[ $BUNDLE_ID != com.apple.* ]] ||
-        die "BUNDLE_ID '$BUNDLE_ID': com.apple. bundle ids are Apple's and could never be unloaded" "BUNDLE_ID=com.example.RustKext ./build.sh"
-    step "Info.plist ($BUNDLE_ID $VERSION)"
+    step "Info.plist and kmod glue ($BUNDLE_ID $VERSION, from $KEXT_DIR/rustkext.toml)"
     mkdir -p "$BUILD"
-    sed -e "s/\$(PRODUCT_BUNDLE_IDENTIFIER)/$BUNDLE_ID/g" -e "s/\$(EXECUTABLE_NAME)/$NAME/g" \
-        -e "s/\$(BUNDLE_VERSION)/$VERSION/g" Info.plist >"$BUILD/Info.plist"
-    scripts/gen-kmod-info.sh "$BUILD/Info.plist" "$BUILD/${NAME}_info.c"
-    note "$BUILD/Info.plist, $BUILD/${NAME}_info.c"
+    scripts/rustkext.sh plist "$KEXT_DIR" -o "$BUILD/Info.plist" || die "the Info.plist could not be generated (see above)"
+    scripts/rustkext.sh kmod-glue "$KEXT_DIR" -o "$BUILD/${NAME}_info.c" || die "the kmod glue could not be generated (see above)"
+    note "$BUILD/Info.plist, $BUILD/${NAME}_info.c; classes $SERVICE_CLASS, $USER_CLIENT_CLASS"
 }
 
 # ---- checks (tools/kext-check) ----
@@ -91,7 +96,7 @@ mark_arm64e() {
 check_rust_objects() {
     local arch
     step "kext-check plist"
-    "$KEXT_CHECK" plist "$BUILD/Info.plist" --shim shim-cpp || die "Info.plist breaks a rule (see above)"
+    "$KEXT_CHECK" plist "$BUILD/Info.plist" --classes "$SERVICE_CLASS,$USER_CLIENT_CLASS" || die "Info.plist breaks a rule (see above)"
     for arch in "${ARCHS[@]}"; do
         step "kext-check objects ($arch): Mach-O, cpu type, no FP/SIMD, no panics/fmt, imports"
         "$KEXT_CHECK" objects --arch "$arch" "$(link_lib "$arch")" ||
@@ -106,12 +111,12 @@ check_rust_objects() {
     done
 }
 
-# The linked size of the Rust code (issue 11's budget: at most 10 % over f907031's 6734 bytes on
-# x86_64): __TEXT,__text bytes a dead-stripping link keeps from the Rust archive, summed from the
-# linker's map by kext-check. With shim objects (measure_rust_text x86_64 OBJ...) the link is the
-# kext's: rooted at kmod_info, the vtables and the metaclasses; without (arm64e, no headers) the
-# Rust archive alone rooted at its C ABI exports, which keeps the same code.
-RUST_TEXT_BUDGET_X86_64=7407
+# The linked size of the Rust code (the budget in rustkext.toml's [size-budget]; the monitor's:
+# at most 10 % over f907031's 6734 bytes on x86_64): __TEXT,__text bytes a dead-stripping link
+# keeps from the Rust archive, summed from the linker's map by kext-check. With shim objects
+# (measure_rust_text x86_64 OBJ...) the link is the kext's: rooted at kmod_info, the vtables and
+# the metaclasses; without (arm64e, no headers) the Rust archive alone rooted at its C ABI
+# exports, which keeps the same code.
 measure_rust_text() {
     local arch=$1 lib map what budget=() roots
     shift
@@ -123,10 +128,13 @@ measure_rust_text() {
         roots=(-exported_symbol _kmod_info -exported_symbol '__ZTV*' -exported_symbol '*MetaClass*' "$@" "$lib")
         what="$arch, linked with the shim and kmod glue"
     else
-        roots=(-exported_symbol '_rk_*' -force_load "$lib")
+        roots=(-exported_symbol "_${SYMBOL_PREFIX}rk_*" -force_load "$lib")
         what="$arch, rooted at the C ABI exports"
     fi
-    [ "$arch" = x86_64 ] && budget=(--budget "$RUST_TEXT_BUDGET_X86_64")
+    case $arch in
+        x86_64) [ -z "$RUST_TEXT_BUDGET_X86_64" ] || budget=(--budget "$RUST_TEXT_BUDGET_X86_64") ;;
+        arm64e) [ -z "$RUST_TEXT_BUDGET_ARM64E" ] || budget=(--budget "$RUST_TEXT_BUDGET_ARM64E") ;;
+    esac
     step "linked Rust __text ($what)"
     ld64.lld-19 -arch "$arch" -platform_version macos "$(deployment_target "$arch")" 11.0 -bundle \
         -flat_namespace -undefined suppress -dead_strip "${roots[@]}" -map "$map" -o "$map.bin" ||
@@ -207,7 +215,7 @@ linux_kext() {
         die "KERNEL_HEADERS=$KERNEL_HEADERS holds no IOKit/IOService.h (Kernel.framework Headers expected)" \
             "mkdir -p /opt/MacKernelSDK && git -C <MacKernelSDK git dir> archive HEAD Headers | tar -x -C /opt/MacKernelSDK && KERNEL_HEADERS=/opt/MacKernelSDK/Headers ./build.sh"
     step "shim and kmod glue for x86_64 with clang++-19 (kernel flags, -g, -Werror; the glue defines _start/_stop)"
-    list=$(scripts/shim-linux.sh "$KERNEL_HEADERS" "$out" "$BUILD/${NAME}_info.c") || die "compiling the shim failed (see above)"
+    list=$(scripts/shim-linux.sh "$KERNEL_HEADERS" "$out" "$BUILD/${NAME}_info.c" "${SHIM_DEFINES[@]}") || die "compiling the shim failed (see above)"
     mapfile -t objs <<<"$list"
     note "${#objs[@]} objects: $(for o in "${objs[@]}"; do basename "$o"; done | paste -sd' ')"
 
@@ -263,7 +271,7 @@ build_linux() {
         linux_kext
     else
         step "kext skipped: KERNEL_HEADERS is not set (the shim needs Kernel.framework headers)"
-        note "for build/RustKext.kext (x86_64): KERNEL_HEADERS=/opt/MacKernelSDK/Headers ./build.sh"
+        note "for $BUILD/$NAME.kext (x86_64): KERNEL_HEADERS=/opt/MacKernelSDK/Headers ./build.sh"
     fi
     if [ -n "${XNU_EXPORTS:-}" ]; then
         # The linked kext was checked above; the arm64e shim needs Apple clang, so for arm64e
@@ -344,7 +352,7 @@ build_macos() {
         step "shim for $arch (Apple clang, kernel flags)"
         for src in shim-cpp/*.cpp; do
             xcrun clang++ -arch "$arch" -mmacosx-version-min="$(deployment_target "$arch")" -isysroot "$sdk" \
-                "${KERNEL_CXXFLAGS[@]}" "${KERNEL_CFLAGS[@]}" -isystem "$headers" \
+                "${KERNEL_CXXFLAGS[@]}" "${KERNEL_CFLAGS[@]}" "${SHIM_DEFINES[@]}" -isystem "$headers" \
                 -c "$src" -o "$out/$(basename "$src" .cpp).o" || die "compiling $src for $arch failed"
             objs+=("$out/$(basename "$src" .cpp).o")
         done

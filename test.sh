@@ -6,19 +6,26 @@ eval "$(scripts/setup.sh)"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-# ---- core (kext/): unit, property and header tests; loom model checks ----
-step "rustkext: unit, property and ABI-header tests"
-cargo test -p rustkext
-step "rustkext: the C ABI (feature exports), kernel functions stood in by the test"
-cargo test -p rustkext --features exports --test c_abi
-step "rustkext: loom model checks of the callback gate, the unload policy and the path filter"
+# ---- the framework (framework/): unit, header, macro, identity tests ----
+# Separate invocations: a kext's glue crate turns on the runtime's `exports` (the kernel mutex),
+# which a driver's unit tests must not link (cargo unifies features within one invocation).
+step "framework: rustkext (runtime, C ABI header in step), rustkext-abi, rustkext-macros, rustkext-build (identity, Info.plist in step)"
+cargo test -p rustkext -p rustkext-abi -p rustkext-macros -p rustkext-build --features rustkext-abi/std
+
+# ---- the monitor (kext/): driver, dispatch, C ABI, on the simulator; loom ----
+step "monitor: driver unit and property tests, external methods through the framework's dispatch"
+cargo test -p rustkext-monitor -p rustkext-monitor-api
+step "monitor: the C ABI under its symbol prefix (kernel functions from xnu-sim), generated client and conformance suite on xnu-sim"
+cargo test -p rustkext-monitor-kext
+step "loom model checks of the callback gate, the unload policy (framework) and the path filter (monitor)"
 # Own target dir: --cfg loom rebuilds every dependency. LOOM_MAX_PREEMPTIONS=3 finds every
 # seeded bug tried (README) in seconds; 4 takes about 90 s more.
 RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom" \
-    cargo test -p rustkext --release --test loom_gate --test loom_lifecycle --test loom_filter
-step "rustkext: clippy with the kernel lints, and the benchmark builds"
-cargo clippy -q -p rustkext --features exports --all-targets -- -D warnings
-cargo bench -q -p rustkext --no-run
+    cargo test -p rustkext -p rustkext-monitor --release --test loom_gate --test loom_lifecycle --test loom_filter
+step "clippy with the kernel lints (framework, monitor), and the benchmark builds"
+cargo clippy -q -p rustkext -p rustkext-abi -p rustkext-macros -p rustkext-build -p rustkext-sim \
+    -p rustkext-monitor -p rustkext-monitor-api -p rustkext-monitor-kext --all-targets -- -D warnings
+cargo bench -q -p rustkext-monitor --no-run
 
 # ---- ffi (ffi/): generated bindings ----
 step "macos-kext-sys: generated constants against KERNEL-FACTS"
@@ -45,8 +52,9 @@ fi
 step "kext-check: bad objects rejected (SSE, x87, arm64e FP/SIMD, undeclared import, wrong cpu, panics), Info.plist rules"
 cargo test -p kext-check
 step "kextld: each relocation kind, each refusal, the file's shape and debug map; the Rust kernel library linked and every relocation checked"
-# tests/project_inputs.rs builds target/kernel/x86_64-apple-macos-kernel/release/librustkext.a
-# with scripts/kernel-lib.sh when build.sh has not; the shim is linked too only with KERNEL_HEADERS.
+# tests/project_inputs.rs builds target/kernel/x86_64-apple-macos-kernel/release/
+# librustkext_monitor_kext.a with scripts/kernel-lib.sh when build.sh has not; the shim is linked
+# too only with KERNEL_HEADERS.
 [ -n "${KERNEL_HEADERS:-}" ] || echo "    (KERNEL_HEADERS not set: the shim + kmod glue link test is skipped, the Rust library link test runs)"
 cargo test -p kextld
 cargo clippy -q -p kextld --all-targets -- -D warnings
@@ -61,7 +69,7 @@ step "kxld-check: version rule, KPI lists, vtable dump + probe (clang-19), kerne
 cargo test -p kxld-check
 
 # ---- xnu-sim: scenarios, then under AddressSanitizer ----
-step "xnu-sim: scenarios (the unmodified shim and Rust core on the kernel model)"
+step "xnu-sim: scenarios (the monitor: the one shim with its names and its Rust, on the kernel model)"
 cargo test -p xnu-sim
 step "xnu-sim: the same scenarios under AddressSanitizer (C++ and Rust instrumented, leaks checked)"
 # -Zsanitizer is unstable: RUSTC_BOOTSTRAP lets the stable toolchain take it; rustup ships the

@@ -1,8 +1,10 @@
 /*
- * Module start/stop, named by the kmod info that build.sh generates from Info.plist (_realmain,
- * _antimain). They own what must outlive every instance of the kext's classes:
+ * Module start/stop (RK_MODULE_START/RK_MODULE_STOP), named by the kmod info that rustkext-build
+ * generates from the kext's rustkext.toml (_realmain, _antimain). They own what must outlive every
+ * instance of the kext's classes:
  *
- * - the kernel mutex behind every Rust lock (rustkext.h, rk_shim_mutex_lock);
+ * - the kernel mutex behind every Rust lock, which Rust allocates and frees (rk_module_start,
+ *   rk_module_stop);
  * - the kext's resource. The personality matches IOResources only while a resource named after
  *   the bundle id is published (IOResourceMatch), and only this code publishes it. So the service
  *   starts when the kext is loaded on purpose, and never again by itself: not at a later rematch
@@ -22,32 +24,25 @@
 
 #include "rustkext.h"
 
-extern "C" kern_return_t org_rustkext_module_start(kmod_info_t *, void *);
-extern "C" kern_return_t org_rustkext_module_stop(kmod_info_t *, void *);
+extern "C" kern_return_t RK_MODULE_START(kmod_info_t *, void *);
+extern "C" kern_return_t RK_MODULE_STOP(kmod_info_t *, void *);
 
-static IOLock *gDriverMutex;
-
-extern "C" void rk_shim_mutex_lock(void) { IOLockLock(gDriverMutex); }
-extern "C" void rk_shim_mutex_unlock(void) { IOLockUnlock(gDriverMutex); }
-
-extern "C" kern_return_t org_rustkext_module_start(kmod_info_t *ki, void *)
+extern "C" kern_return_t RK_MODULE_START(kmod_info_t *ki, void *)
 {
-    gDriverMutex = IOLockAlloc();
-    if (!gDriverMutex) {
-        IOLog("RustKext: module start failed: no memory for the driver mutex\n");
+    if (rk_module_start() != KERN_SUCCESS) {
+        IOLog(RK_LOG_PREFIX "module start failed: no memory for the driver mutex\n");
         return KERN_FAILURE;
     }
     IOService::publishResource(ki->name);
-    IOLog("RustKext: module start\n");
+    IOLog(RK_LOG_PREFIX "module start\n");
     return KERN_SUCCESS;
 }
 
 /* Runs only when no instance of the kext's classes is left, so nothing can take the mutex. */
-extern "C" kern_return_t org_rustkext_module_stop(kmod_info_t *ki, void *)
+extern "C" kern_return_t RK_MODULE_STOP(kmod_info_t *ki, void *)
 {
     IOService::getResourceService()->removeProperty(ki->name);
-    IOLockFree(gDriverMutex);
-    gDriverMutex = NULL;
-    IOLog("RustKext: module stop\n");
+    rk_module_stop();
+    IOLog(RK_LOG_PREFIX "module stop\n");
     return KERN_SUCCESS;
 }

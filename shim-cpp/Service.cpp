@@ -1,15 +1,17 @@
 /*
- * org_rustkext_Service: start, terminate, newUserClient, stop, free. See README "Lifecycle".
+ * RK_SERVICE_CLASS: start, terminate, newUserClient, stop, free. See README "Lifecycle".
  */
 #include "Service.hpp"
 
 #include <IOKit/IOLib.h>
+#include <libkern/c++/OSBoolean.h>
+#include <libkern/c++/OSNumber.h>
 #include <libkern/c++/OSString.h>
 
 #include "UserClient.hpp"
 
 #define super IOService
-OSDefineMetaClassAndStructors(org_rustkext_Service, IOService)
+OSDefineMetaClassAndStructors(RK_SERVICE_CLASS, IOService)
 
 /* Shutdown waits this long for FILEOP callbacks in flight, then logs and goes on. */
 static const uint32_t kDrainBoundMs = 5000;
@@ -23,7 +25,7 @@ static const uint32_t kDrainBoundMs = 5000;
  */
 static const uint32_t kUnlistenGraceMs = 1000;
 
-bool org_rustkext_Service::start(IOService *provider)
+bool RK_SERVICE_CLASS::start(IOService *provider)
 {
     if (!super::start(provider)) {
         return false;
@@ -31,18 +33,26 @@ bool org_rustkext_Service::start(IOService *provider)
     /* Allocated now so that the last close never has to allocate. */
     fSelfTerminateCall = thread_call_allocate(&selfTerminateCallout, this);
     if (!fSelfTerminateCall) {
-        IOLog("RustKext: start failed: no thread call\n");
+        IOLog(RK_LOG_PREFIX "start failed: no thread call\n");
         super::stop(provider);
         return false;
     }
-    fDriver = rk_service_start(this); /* NULL: Rust logged why */
+    /* The settings Rust asks for, from the personality (this service's properties). */
+    rk_property values[RK_MAX_SETTINGS];
+    for (uint32_t i = 0; i < RK_MAX_SETTINGS; i++) {
+        readProperty(rk_personality_key(i), &values[i]);
+    }
+    fDriver = rk_service_start(values, RK_MAX_SETTINGS); /* NULL: Rust logged why */
     if (!fDriver) {
         super::stop(provider);
         return false;
     }
-    fListener = kauth_listen_scope(KAUTH_SCOPE_FILEOP, &fileopListener, fDriver);
-    if (!fListener) {
-        IOLog("RustKext: start failed: no free kauth listener slot in " KAUTH_SCOPE_FILEOP "\n");
+    const bool listens = (rk_kauth_scopes() & RK_SCOPE_FILEOP) != 0;
+    if (listens) {
+        fListener = kauth_listen_scope(KAUTH_SCOPE_FILEOP, &fileopListener, fDriver);
+    }
+    if (listens && !fListener) {
+        IOLog(RK_LOG_PREFIX "start failed: no free kauth listener slot in " KAUTH_SCOPE_FILEOP "\n");
         rk_service_close_gate(fDriver);
         rk_service_release(fDriver);
         fDriver = NULL;
@@ -50,8 +60,26 @@ bool org_rustkext_Service::start(IOService *provider)
         return false;
     }
     registerService();
-    IOLog("RustKext: started\n");
+    IOLog(RK_LOG_PREFIX "started\n");
     return true;
+}
+
+/* Absent for a NULL key (a setting the kext does not read). */
+void RK_SERVICE_CLASS::readProperty(const char *key, rk_property *out) const
+{
+    OSObject *value = key ? getProperty(key) : NULL;
+    out->kind = RK_PROPERTY_ABSENT;
+    out->reserved = 0;
+    out->value = 0;
+    if (OSNumber *number = OSDynamicCast(OSNumber, value)) {
+        out->kind = RK_PROPERTY_NUMBER;
+        out->value = number->unsigned64BitValue();
+    } else if (OSBoolean *boolean = OSDynamicCast(OSBoolean, value)) {
+        out->kind = RK_PROPERTY_BOOL;
+        out->value = boolean->isTrue() ? 1 : 0;
+    } else if (value) {
+        out->kind = RK_PROPERTY_OTHER;
+    }
 }
 
 /*
@@ -59,7 +87,7 @@ bool org_rustkext_Service::start(IOService *provider)
  * our own thread call. Everything that sleeps happens here, on the caller's thread, before
  * super::terminate: stop() later runs inside the platform work loop's gate.
  */
-bool org_rustkext_Service::terminate(IOOptionBits options)
+bool RK_SERVICE_CLASS::terminate(IOOptionBits options)
 {
     uint32_t openClients = 0;
     switch (rk_service_terminate_request(fDriver, &openClients)) {
@@ -79,7 +107,7 @@ bool org_rustkext_Service::terminate(IOOptionBits options)
  * Withdraw the kext's resource (no rematch can start us again; it is named after the bundle id,
  * as the module start published it), close the gate, unlisten, drain.
  */
-void org_rustkext_Service::shutDown(void)
+void RK_SERVICE_CLASS::shutDown(void)
 {
     OSString *bundleID = OSDynamicCast(OSString, getProperty("CFBundleIdentifier"));
     if (bundleID) {
@@ -93,33 +121,33 @@ void org_rustkext_Service::shutDown(void)
     rk_service_drain(fDriver, kDrainBoundMs, kUnlistenGraceMs);
 }
 
-void org_rustkext_Service::logOpenClients(uint32_t openClients)
+void RK_SERVICE_CLASS::logOpenClients(uint32_t openClients)
 {
-    IOLog("RustKext: terminate refused: %u client(s) open; the driver unloads after the last close\n",
+    IOLog(RK_LOG_PREFIX "terminate refused: %u client(s) open; the driver unloads after the last close\n",
           openClients);
     OSIterator *clients = getClientIterator();
     if (!clients) {
         return;
     }
     while (OSObject *object = clients->getNextObject()) {
-        org_rustkext_UserClient *client = OSDynamicCast(org_rustkext_UserClient, object);
+        RK_USERCLIENT_CLASS *client = OSDynamicCast(RK_USERCLIENT_CLASS, object);
         /* A closed client stays attached, inactive, until its termination completes. */
         if (client && !client->isInactive()) {
-            IOLog("RustKext:   client %u: pid %d (%s)\n", client->clientID(), client->ownerPID(),
+            IOLog(RK_LOG_PREFIX "  client %u: pid %d (%s)\n", client->clientID(), client->ownerPID(),
                   client->ownerName());
         }
     }
     clients->release();
 }
 
-IOReturn org_rustkext_Service::newUserClient(task_t owningTask, void *securityID, UInt32 type,
+IOReturn RK_SERVICE_CLASS::newUserClient(task_t owningTask, void *securityID, UInt32 type,
                                              OSDictionary *properties, IOUserClient **handler)
 {
     if (!handler) {
         return kIOReturnBadArgument;
     }
     *handler = NULL;
-    org_rustkext_UserClient *client = OSTypeAlloc(org_rustkext_UserClient);
+    RK_USERCLIENT_CLASS *client = OSTypeAlloc(RK_USERCLIENT_CLASS);
     if (!client) {
         return kIOReturnNoMemory;
     }
@@ -148,7 +176,7 @@ IOReturn org_rustkext_Service::newUserClient(task_t owningTask, void *securityID
     return kIOReturnSuccess;
 }
 
-void org_rustkext_Service::clientClosed(uint32_t clientID)
+void RK_SERVICE_CLASS::clientClosed(uint32_t clientID)
 {
     if (rk_client_close(fDriver, clientID) == RK_CLOSE_TERMINATE_SERVICE) {
         scheduleSelfTerminate();
@@ -160,23 +188,23 @@ void org_rustkext_Service::clientClosed(uint32_t clientID)
  * our shutdown) on the caller's thread: so the service terminates itself from a thread call,
  * never from clientClose.
  */
-void org_rustkext_Service::scheduleSelfTerminate(void)
+void RK_SERVICE_CLASS::scheduleSelfTerminate(void)
 {
-    IOLog("RustKext: last client closed after an unload request; terminating\n");
+    IOLog(RK_LOG_PREFIX "last client closed after an unload request; terminating\n");
     retain(); /* dropped by the callout, or by stop() if it cancels the callout */
     if (thread_call_enter(fSelfTerminateCall)) {
         release(); /* already pending: that invocation holds its own reference */
     }
 }
 
-void org_rustkext_Service::selfTerminateCallout(thread_call_param_t service, thread_call_param_t)
+void RK_SERVICE_CLASS::selfTerminateCallout(thread_call_param_t service, thread_call_param_t)
 {
-    org_rustkext_Service *self = static_cast<org_rustkext_Service *>(service);
+    RK_SERVICE_CLASS *self = static_cast<RK_SERVICE_CLASS *>(service);
     self->terminate(0);
     self->release();
 }
 
-int org_rustkext_Service::fileopListener(kauth_cred_t, void *idata, kauth_action_t action,
+int RK_SERVICE_CLASS::fileopListener(kauth_cred_t, void *idata, kauth_action_t action,
                                          uintptr_t arg0, uintptr_t arg1, uintptr_t arg2,
                                          uintptr_t arg3)
 {
@@ -186,11 +214,11 @@ int org_rustkext_Service::fileopListener(kauth_cred_t, void *idata, kauth_action
 }
 
 /* Runs inside the platform work loop's gate: releases only, never sleeps. */
-void org_rustkext_Service::stop(IOService *provider)
+void RK_SERVICE_CLASS::stop(IOService *provider)
 {
     if (fListener) {
         /* Unreachable: every path to stop() goes through terminate(). Safety over the gate. */
-        IOLog("RustKext: stop() without a shutdown; shutting down inside the work loop\n");
+        IOLog(RK_LOG_PREFIX "stop() without a shutdown; shutting down inside the work loop\n");
         shutDown();
     }
     if (fSelfTerminateCall && thread_call_cancel(fSelfTerminateCall)) {
@@ -201,7 +229,7 @@ void org_rustkext_Service::stop(IOService *provider)
     super::stop(provider);
 }
 
-void org_rustkext_Service::free(void)
+void RK_SERVICE_CLASS::free(void)
 {
     if (fSelfTerminateCall) {
         /* If the callout is running (its release() brought us here), xnu frees it when it returns. */

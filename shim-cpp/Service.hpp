@@ -1,5 +1,5 @@
 /*
- * org_rustkext_Service: the IOService the kext publishes on IOResources.
+ * RK_SERVICE_CLASS (the kext's <class-prefix>_Service): the IOService it publishes on IOResources.
  *
  * Forwarding only: every decision (admission, terminate refusal, self-termination, what a FILEOP
  * event means) is made by the Rust core behind rustkext.h; this class obeys the answer.
@@ -13,10 +13,10 @@
 
 #include "rustkext.h"
 
-class org_rustkext_UserClient;
+class RK_USERCLIENT_CLASS;
 
-class org_rustkext_Service : public IOService {
-    OSDeclareDefaultStructors(org_rustkext_Service)
+class RK_SERVICE_CLASS : public IOService {
+    OSDeclareDefaultStructors(RK_SERVICE_CLASS)
 
 public:
     bool start(IOService *provider) APPLE_KEXT_OVERRIDE;
@@ -28,7 +28,7 @@ public:
     IOReturn newUserClient(task_t owningTask, void *securityID, UInt32 type,
                            OSDictionary *properties, IOUserClient **handler) APPLE_KEXT_OVERRIDE;
 
-    /* For org_rustkext_UserClient. */
+    /* For RK_USERCLIENT_CLASS. */
     rk_driver *driver(void) const { return fDriver; }
     void clientClosed(uint32_t clientID);
 
@@ -38,6 +38,7 @@ private:
     static void selfTerminateCallout(thread_call_param_t service, thread_call_param_t unused);
     void scheduleSelfTerminate(void);
     void shutDown(void);
+    void readProperty(const char *key, rk_property *out) const;
     void logOpenClients(uint32_t openClients);
 
     rk_driver *fDriver;

@@ -1,5 +1,5 @@
 /*
- * org_rustkext_UserClient: admission, close/death, external methods. See README "Lifecycle".
+ * RK_USERCLIENT_CLASS: admission, close/death, external methods. See README "Lifecycle".
  */
 #include "UserClient.hpp"
 
@@ -9,9 +9,9 @@
 #include "Service.hpp"
 
 #define super IOUserClient
-OSDefineMetaClassAndStructors(org_rustkext_UserClient, IOUserClient)
+OSDefineMetaClassAndStructors(RK_USERCLIENT_CLASS, IOUserClient)
 
-bool org_rustkext_UserClient::initWithTask(task_t owningTask, void *securityToken, UInt32 type,
+bool RK_USERCLIENT_CLASS::initWithTask(task_t owningTask, void *securityToken, UInt32 type,
                                            OSDictionary *properties)
 {
     if (!super::initWithTask(owningTask, securityToken, type, properties)) {
@@ -25,7 +25,7 @@ bool org_rustkext_UserClient::initWithTask(task_t owningTask, void *securityToke
     return true;
 }
 
-IOReturn org_rustkext_UserClient::admit(org_rustkext_Service *service, UInt32 type)
+IOReturn RK_USERCLIENT_CLASS::admit(RK_SERVICE_CLASS *service, UInt32 type)
 {
     IOReturn result = rk_client_open(service->driver(), type, fIsAdmin, &fClientID);
     if (result == kIOReturnSuccess) {
@@ -35,20 +35,20 @@ IOReturn org_rustkext_UserClient::admit(org_rustkext_Service *service, UInt32 ty
     return result;
 }
 
-void org_rustkext_UserClient::abandon(void)
+void RK_USERCLIENT_CLASS::abandon(void)
 {
     if (fService) {
         fService->clientClosed(fClientID);
     }
 }
 
-bool org_rustkext_UserClient::start(IOService *provider)
+bool RK_USERCLIENT_CLASS::start(IOService *provider)
 {
     return provider == fService && super::start(provider);
 }
 
 /* IOServiceClose, or clientDied on process death: at most once (the kernel guarantees it). */
-IOReturn org_rustkext_UserClient::clientClose(void)
+IOReturn RK_USERCLIENT_CLASS::clientClose(void)
 {
     terminate();
     if (fService) {
@@ -57,19 +57,19 @@ IOReturn org_rustkext_UserClient::clientClose(void)
     return kIOReturnSuccess;
 }
 
-IOService *org_rustkext_UserClient::getService(void)
+IOService *RK_USERCLIENT_CLASS::getService(void)
 {
     return fService;
 }
 
-IOReturn org_rustkext_UserClient::clientDied(void)
+IOReturn RK_USERCLIENT_CLASS::clientDied(void)
 {
-    IOLog("RustKext: client %u (pid %d) died\n", fClientID, fOwnerPID);
+    IOLog(RK_LOG_PREFIX "client %u (pid %d) died\n", fClientID, fOwnerPID);
     return super::clientDied(); /* calls clientClose() unless it already ran */
 }
 
 /* Reached without clientClose only if the provider terminated; the Rust close is idempotent. */
-void org_rustkext_UserClient::stop(IOService *provider)
+void RK_USERCLIENT_CLASS::stop(IOService *provider)
 {
     if (fService) {
         fService->clientClosed(fClientID);
@@ -77,7 +77,7 @@ void org_rustkext_UserClient::stop(IOService *provider)
     super::stop(provider);
 }
 
-void org_rustkext_UserClient::free(void)
+void RK_USERCLIENT_CLASS::free(void)
 {
     if (fService) {
         fService->release();
@@ -86,7 +86,7 @@ void org_rustkext_UserClient::free(void)
     super::free();
 }
 
-IOReturn org_rustkext_UserClient::externalMethod(uint32_t selector, IOExternalMethodArguments *arguments,
+IOReturn RK_USERCLIENT_CLASS::externalMethod(uint32_t selector, IOExternalMethodArguments *arguments,
                                                  IOExternalMethodDispatch *, OSObject *, void *)
 {
     rk_method_shape shape;
@@ -95,7 +95,7 @@ IOReturn org_rustkext_UserClient::externalMethod(uint32_t selector, IOExternalMe
         return refusal; /* the kernel never bounds-checks the selector */
     }
     IOExternalMethodDispatch dispatch = {
-        &org_rustkext_UserClient::dispatchToRust,
+        &RK_USERCLIENT_CLASS::dispatchToRust,
         shape.scalar_input_count,
         shape.struct_input_size,
         shape.scalar_output_count,
@@ -105,10 +105,10 @@ IOReturn org_rustkext_UserClient::externalMethod(uint32_t selector, IOExternalMe
 }
 
 /* Out-of-line (descriptor) structs never match a shape: passed as NULL with an impossible size. */
-IOReturn org_rustkext_UserClient::dispatchToRust(OSObject *target, void *,
+IOReturn RK_USERCLIENT_CLASS::dispatchToRust(OSObject *target, void *,
                                                  IOExternalMethodArguments *arguments)
 {
-    org_rustkext_UserClient *self = static_cast<org_rustkext_UserClient *>(target);
+    RK_USERCLIENT_CLASS *self = static_cast<RK_USERCLIENT_CLASS *>(target);
     const bool inputOutOfLine = arguments->structureInputDescriptor != NULL;
     const bool outputOutOfLine = arguments->structureOutputDescriptor != NULL;
     rk_method_args call = {};

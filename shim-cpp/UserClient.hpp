@@ -1,5 +1,5 @@
 /*
- * org_rustkext_UserClient: one per IOServiceOpen connection.
+ * RK_USERCLIENT_CLASS (the kext's <class-prefix>_UserClient): one per IOServiceOpen connection.
  *
  * Forwarding only: admission, argument validation and every method body are Rust's; the
  * IOExternalMethodDispatch entry is built from the shape Rust reports, so the kernel's own count
@@ -12,10 +12,10 @@
 
 #include "rustkext.h"
 
-class org_rustkext_Service;
+class RK_SERVICE_CLASS;
 
-class org_rustkext_UserClient : public IOUserClient {
-    OSDeclareDefaultStructors(org_rustkext_UserClient)
+class RK_USERCLIENT_CLASS : public IOUserClient {
+    OSDeclareDefaultStructors(RK_USERCLIENT_CLASS)
 
 public:
     using IOUserClient::initWithTask;
@@ -33,7 +33,7 @@ public:
                             void *reference) APPLE_KEXT_OVERRIDE;
 
     /* Called by the service between initWithTask and attach: Rust's admission. */
-    IOReturn admit(org_rustkext_Service *service, UInt32 type);
+    IOReturn admit(RK_SERVICE_CLASS *service, UInt32 type);
     /* Called by the service when attach or start failed after admission. */
     void abandon(void);
 
@@ -45,7 +45,7 @@ private:
     static IOReturn dispatchToRust(OSObject *target, void *reference,
                                    IOExternalMethodArguments *arguments);
 
-    org_rustkext_Service *fService; /* retained from admit() until free() */
+    RK_SERVICE_CLASS *fService; /* retained from admit() until free() */
     uint32_t fClientID;             /* 0 until admitted */
     bool fIsAdmin;                  /* decided once, at open */
     int fOwnerPID;

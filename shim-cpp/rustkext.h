@@ -1,19 +1,40 @@
 /*
- * rustkext.h - the C ABI between the C++ shim and the Rust core.
+ * rustkext.h - the C ABI between the one C++ shim and the Rust side of a kext built with RustKext.
  *
- * Rust implements the rk_* functions (kext/src/exports.rs); the shim implements the rk_shim_*
- * helpers Rust calls back (shim-cpp/ShimHelpers.cpp). kext/tests/header_in_step.rs fails when
- * this file and the Rust side disagree.
+ * Rust implements every function here (framework/runtime/src/c_abi.rs, instantiated per kext by
+ * rustkext::export!), under the kext's symbol prefix: each declaration ends in RK_SYMBOL(name), so
+ * several kexts can live in one process (xnu-sim). The shim calls nothing else of Rust, and Rust
+ * calls the kernel only through its KPIs. framework/runtime/tests/header_in_step.rs fails when this
+ * file and the Rust side disagree.
+ *
+ * Compile with the kext's names (rustkext shim-defines): -DRK_SERVICE_CLASS=... -DRK_USERCLIENT_CLASS=...
+ * -DRK_MODULE_START=... -DRK_MODULE_STOP=... -DRK_LOG_PREFIX="..." -DRK_SYMBOL_PREFIX="...".
  *
  * Ownership: the driver state is Rust's. The shim holds the rk_driver pointer it got from
  * rk_service_start and passes it back; it never looks inside. No Rust function pointer is ever
- * handed to the kernel: every kernel-facing callback is a C++ function that calls into Rust.
+ * handed to the kernel, and no parameter here is a function pointer: every kernel-facing callback
+ * is a C++ function that calls into Rust.
  */
 #ifndef RUSTKEXT_H
 #define RUSTKEXT_H
 
 #include <stdint.h>
 #include <stdbool.h>
+
+#ifndef RK_SYMBOL_PREFIX
+#error "rustkext.h: compile with the kext's names (rustkext shim-defines), RK_SYMBOL_PREFIX among them"
+#endif
+
+#define RK_STRINGIFY_(x) #x
+#define RK_STRINGIFY(x) RK_STRINGIFY_(x)
+/* The symbol of rk_<name> for this kext: the platform's label prefix, the kext's, the name. */
+#define RK_SYMBOL(name) __asm__(RK_STRINGIFY(__USER_LABEL_PREFIX__) RK_SYMBOL_PREFIX #name)
+
+/* Settings read from the personality at most (rk_personality_key). */
+#define RK_MAX_SETTINGS 8
+
+/* kauth scopes (rk_kauth_scopes). */
+#define RK_SCOPE_FILEOP 1u
 
 #ifdef __cplusplus
 extern "C" {
@@ -22,10 +43,10 @@ extern "C" {
 /* IOReturn (kern_return_t), spelled as a fixed-width type so this header needs no IOKit header. */
 typedef int32_t rk_ioreturn;
 
-/* Opaque driver state, one per loaded kext. */
+/* Opaque driver state, one per kext. */
 typedef struct rk_driver rk_driver;
 
-/* One personality property, as the shim found it (rk_shim_personality_property). */
+/* One personality property, as the shim found it. */
 typedef enum rk_property_kind {
     RK_PROPERTY_ABSENT = 0,
     RK_PROPERTY_NUMBER = 1, /* an OSNumber: value */
@@ -76,33 +97,53 @@ typedef struct rk_method_args {
     void *struct_output;
 } rk_method_args;
 
-/* ---- service lifecycle (org_rustkext_Service) ---- */
+/* ---- module (the kmod start/stop routines, RK_MODULE_START/RK_MODULE_STOP) ---- */
 
-/* start(): Rust reads its settings through rk_shim_personality_property(personality, ...), creates
- * the driver state and opens the callback gate. NULL (Rust logged why) if a property has the wrong
- * type or the state is already in use: start() must then fail. */
-rk_driver *rk_service_start(const void *personality);
+/* Module start, before any instance exists: the kext's kernel mutex (Rust's only lock).
+ * KERN_SUCCESS, or KERN_FAILURE without memory for it (the module start fails). */
+int32_t rk_module_start(void) RK_SYMBOL(rk_module_start);
+
+/* Module stop, after the last instance is gone. KERN_SUCCESS. */
+int32_t rk_module_stop(void) RK_SYMBOL(rk_module_stop);
+
+/* ---- service lifecycle (RK_SERVICE_CLASS) ---- */
+
+/* The personality key of setting `index` (0 .. RK_MAX_SETTINGS - 1), NULL for a setting the kext
+ * does not read. The shim reads each key's property (absent for NULL) and passes the values, by
+ * index, to rk_service_start. */
+const char *rk_personality_key(uint32_t index) RK_SYMBOL(rk_personality_key);
+
+/* The kauth scopes to listen to at start (RK_SCOPE_* bits). */
+uint32_t rk_kauth_scopes(void) RK_SYMBOL(rk_kauth_scopes);
+
+/* start(): Rust takes setting i from values[i], i < count (a property of the wrong type refuses
+ * the start), creates the driver state and opens the callback gate. NULL (Rust logged why) if a
+ * property has the wrong type, the driver refused, or the state is already in use: start() must
+ * then fail. */
+rk_driver *rk_service_start(const rk_property *values, uint32_t count) RK_SYMBOL(rk_service_start);
 
 /* terminate(): see rk_terminate_answer. *open_clients is set when refused. */
-rk_terminate_answer rk_service_terminate_request(rk_driver *driver, uint32_t *open_clients);
+rk_terminate_answer rk_service_terminate_request(rk_driver *driver, uint32_t *open_clients)
+    RK_SYMBOL(rk_service_terminate_request);
 
-/* Shutdown, after the resource is withdrawn: close the gate; every later FILEOP callback returns
+/* Shutdown, after the resource is withdrawn: close the gate; every later kauth callback returns
  * at once. */
-void rk_service_close_gate(rk_driver *driver);
+void rk_service_close_gate(rk_driver *driver) RK_SYMBOL(rk_service_close_gate);
 
 /* Shutdown, after kauth_unlisten_scope: wait at most bound_ms for the callbacks in flight to
  * finish, then sleep grace_ms for callers still between the kernel's listener table and the gate.
  * Returns how many were still in flight when the bound expired (0 = drained); logs a timeout.
  * Sleeps: never call it inside a work-loop gate (stop() runs in the platform's). */
-uint32_t rk_service_drain(rk_driver *driver, uint32_t bound_ms, uint32_t grace_ms);
+uint32_t rk_service_drain(rk_driver *driver, uint32_t bound_ms, uint32_t grace_ms)
+    RK_SYMBOL(rk_service_drain);
 
 /* stop(): releases the state; never sleeps. The gate stays closed, and every later call with this
  * pointer (a late kauth callback, a stale user client) is refused or ignored until the next
  * rk_service_start: the state is static, so the pointer itself stays valid while the code is
  * mapped. Client ids are never reused across a restart. */
-void rk_service_release(rk_driver *driver);
+void rk_service_release(rk_driver *driver) RK_SYMBOL(rk_service_release);
 
-/* ---- user clients (org_rustkext_UserClient) ---- */
+/* ---- user clients (RK_USERCLIENT_CLASS) ---- */
 
 /* newUserClient(): admission. is_admin comes from clientHasPrivilege(task, administrator).
  * kIOReturnSuccess and *client_id (nonzero), or the refusal: kIOReturnBadArgument (connect
@@ -110,40 +151,23 @@ void rk_service_release(rk_driver *driver);
  * unload pending and not an administrator), kIOReturnNoResources (table full; administrators have
  * slots of their own). A refusal changes nothing. */
 rk_ioreturn rk_client_open(rk_driver *driver, uint32_t connect_type, bool is_admin,
-                           uint32_t *client_id);
+                           uint32_t *client_id) RK_SYMBOL(rk_client_open);
 
 /* clientClose() (directly, or through clientDied), and rollback of a failed open. Idempotent. */
-rk_close_action rk_client_close(rk_driver *driver, uint32_t client_id);
+rk_close_action rk_client_close(rk_driver *driver, uint32_t client_id) RK_SYMBOL(rk_client_close);
 
-/* externalMethod(): the exact shape of a selector, or the refusal for an unknown one. */
-rk_ioreturn rk_method_shape_for(uint32_t selector, rk_method_shape *shape);
+/* externalMethod(): the exact shape of a selector (the framework's DESCRIBE included), or the
+ * refusal for an unknown one. */
+rk_ioreturn rk_method_shape_for(uint32_t selector, rk_method_shape *shape) RK_SYMBOL(rk_method_shape_for);
 
 /* externalMethod() dispatch: validates everything again, then runs the method. */
-rk_ioreturn rk_external_method(rk_driver *driver, uint32_t client_id, rk_method_args *args);
+rk_ioreturn rk_external_method(rk_driver *driver, uint32_t client_id, rk_method_args *args)
+    RK_SYMBOL(rk_external_method);
 
 /* ---- kauth (the C++ listener forwards here, then answers KAUTH_RESULT_DEFER) ---- */
 
 void rk_fileop_callback(rk_driver *driver, uintptr_t action, uintptr_t arg0, uintptr_t arg1,
-                        uintptr_t arg2, uintptr_t arg3);
-
-/* ---- helpers the shim provides to Rust ---- */
-
-/* IOLog("RustKext: %s %llu\n", message, value). message is a static NUL-terminated string. */
-void rk_shim_log(const char *message, uint64_t value);
-
-/* IOLog("RustKext: %s%s%s\n", first, second, third); each a static NUL-terminated string. */
-void rk_shim_log_text(const char *first, const char *second, const char *third);
-
-/* The property `key` of the object given to rk_service_start (the service: its personality). */
-void rk_shim_personality_property(const void *personality, const char *key, rk_property *out);
-
-/* The kext's kernel mutex (an IOLock the module start routine allocates): Rust's only lock.
- * Blocks; never taken on the kauth path, never nested. */
-void rk_shim_mutex_lock(void);
-void rk_shim_mutex_unlock(void);
-
-/* Unreachable in a correct build (release objects contain no panic path): panic("%s", message). */
-void rk_shim_fatal(const char *message);
+                        uintptr_t arg2, uintptr_t arg3) RK_SYMBOL(rk_fileop_callback);
 
 #ifdef __cplusplus
 }

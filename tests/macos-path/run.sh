@@ -47,16 +47,19 @@ expect() {
 run user STANDIN_UID=501
 L=$WORK/user.log
 B=$WORK/user-build
-expect "$L" '^cargo build --release -p rustkext --features kernel --target targets/x86_64-apple-macos-kernel\.json -Zbuild-std=core,compiler_builtins -Zjson-target-spec$' 1 "x86_64 Rust build"
-expect "$L" '^cargo build --release -p rustkext --features kernel --target targets/arm64e-apple-macos-kernel\.json -Zbuild-std=core,compiler_builtins -Zjson-target-spec$' 1 "arm64e Rust build"
+G="$ROOT/kext/glue/Cargo.toml"
+expect "$L" "^cargo build --release --manifest-path $G -p rustkext-monitor-kext --features kernel --target targets/x86_64-apple-macos-kernel\.json -Zbuild-std=core,compiler_builtins -Zjson-target-spec$" 1 "x86_64 Rust build (the monitor's glue crate)"
+expect "$L" "^cargo build --release --manifest-path $G -p rustkext-monitor-kext --features kernel --target targets/arm64e-apple-macos-kernel\.json -Zbuild-std=core,compiler_builtins -Zjson-target-spec$" 1 "arm64e Rust build (the monitor's glue crate)"
 expect "$L" '^xcrun --sdk macosx --show-sdk-path$' 1 "SDK lookup"
 for arch in x86_64 arm64e; do
-    expect "$L" "^xcrun clang\+\+ -arch $arch .* -std=gnu\+\+17 -fapple-kext -fno-rtti -fno-exceptions -mkernel .* -g -Wall -Wextra -Werror .* -isystem $STANDIN_SDK/System/Library/Frameworks/Kernel.framework/Headers -c shim-cpp/[A-Za-z]+\.cpp -o $B/$arch/[A-Za-z]+\.o$" 4 "$arch shim compile"
+    expect "$L" "^xcrun clang\+\+ -arch $arch .* -std=gnu\+\+17 -fapple-kext -fno-rtti -fno-exceptions -mkernel .* -g -Wall -Wextra -Werror .* -isystem $STANDIN_SDK/System/Library/Frameworks/Kernel.framework/Headers -c shim-cpp/[A-Za-z]+\.cpp -o $B/$arch/[A-Za-z]+\.o$" 3 "$arch shim compile"
+    # The one shim, compiled with the monitor's names (rustkext shim-defines).
+    expect "$L" "^xcrun clang\+\+ -arch $arch .* -DRK_SERVICE_CLASS=org_rustkext_Service -DRK_USERCLIENT_CLASS=org_rustkext_UserClient -DRK_MODULE_START=org_rustkext_module_start -DRK_MODULE_STOP=org_rustkext_module_stop -DRK_LOG_PREFIX=\"RustKext: \" -DRK_SYMBOL_PREFIX=\"org_rustkext_\" .* -c shim-cpp/" 3 "$arch shim compiled with the kext's names"
     expect "$L" "^xcrun clang -arch $arch .* -isystem .* -c $B/RustKext_info\.c -o $B/$arch/RustKext_info\.o$" 1 "$arch kmod glue"
-    expect "$L" "^xcrun clang\+\+ -arch $arch .* -Xlinker -kext -nostdlib( $B/$arch/[A-Za-z]+\.o){4} $B/$arch/RustKext_info\.o .*librustkext\.a -lkmodc\+\+ -lkmod -lcc_kext -o $B/$arch/RustKext$" 1 "$arch -kext link"
+    expect "$L" "^xcrun clang\+\+ -arch $arch .* -Xlinker -kext -nostdlib( $B/$arch/[A-Za-z]+\.o){3} $B/$arch/RustKext_info\.o .*librustkext_monitor_kext\.a -lkmodc\+\+ -lkmod -lcc_kext -o $B/$arch/RustKext$" 1 "$arch -kext link"
 done
 # The arm64e link takes the copy marked with the kernel pointer-auth ABI.
-expect "$L" "^xcrun clang\+\+ -arch arm64e .* $B/arm64e/librustkext\.a -lkmodc" 1 "arm64e link of the marked library"
+expect "$L" "^xcrun clang\+\+ -arch arm64e .* $B/arm64e/librustkext_monitor_kext\.a -lkmodc" 1 "arm64e link of the marked library"
 expect "$L" "^xcrun lipo -create $B/x86_64/RustKext $B/arm64e/RustKext -output $B/RustKext\.kext/Contents/MacOS/RustKext$" 1 "lipo"
 expect "$L" "^xcrun dsymutil -o $B/RustKext\.kext\.dSYM $B/RustKext\.kext/Contents/MacOS/RustKext$" 1 "dSYM"
 expect "$L" "^codesign --force --sign - $B/RustKext\.kext$" 1 "signature"

@@ -1,12 +1,28 @@
-//! A typed client over a [`Backend`] connection: one method per selector, exact shapes, and a
-//! tally of every code the kernel answered (the report prints it).
+//! The harness's client: the generated client of the monitor's interface (`MonitorClient` from
+//! `rustkext-monitor-api`, feature `client`: one method per selector, the ABI fingerprint checked
+//! at open) over a [`Backend`] connection, which tallies every code the kernel answered (the
+//! report prints it). Nothing here knows a selector: names, shapes and privileges are the
+//! interface's table.
 
 use crate::backend::{Backend, Call, CallOutput, Connection, User};
-use crate::codes::{kIOReturnSuccess, Code, IOReturn};
-use rustkext::abi::{Selector, Stats, CONNECT_TYPE_DEFAULT, PATH_FILTER_SIZE};
+use crate::codes::{kIOReturnError, kIOReturnSuccess, Code, IOReturn};
+use rustkext_abi::client::{Error, Output, Transport};
+use rustkext_abi::{Entry, Interface};
+use rustkext_monitor_api::{Monitor, MonitorClient};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Deref;
 use std::sync::Mutex;
+
+/// The only connection type `IOServiceOpen` accepts; the framework refuses any other with
+/// `kIOReturnBadArgument`.
+pub const CONNECT_TYPE_DEFAULT: u32 = 0;
+
+/// The monitor's method table, as `#[interface]` generated it.
+pub fn table() -> &'static [Entry] {
+    <dyn Monitor as Interface>::TABLE
+}
 
 /// Every code seen, with how often.
 #[derive(Debug, Default)]
@@ -33,21 +49,39 @@ impl Seen {
     }
 }
 
-/// A call the kernel refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A call the kernel refused (or answered wrongly, or a kernel serving another interface).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refused {
     /// What was asked (`IOServiceOpen`, `Ping`, ...).
     pub what: &'static str,
+    /// The kernel's code (`kIOReturnError` when the kernel did not refuse, see `detail`).
     pub code: IOReturn,
+    /// Why, when it was not a refusal (an ABI mismatch, a malformed answer).
+    pub detail: Option<String>,
+}
+
+impl From<Error> for Refused {
+    fn from(e: Error) -> Refused {
+        match e {
+            Error::Refused { method, code } => Refused { what: method, code, detail: None },
+            Error::AbiMismatch { .. } => {
+                Refused { what: "IOServiceOpen (ABI fingerprint)", code: kIOReturnError, detail: Some(e.to_string()) }
+            }
+            Error::BadAnswer { method, .. } => Refused { what: method, code: kIOReturnError, detail: Some(e.to_string()) },
+        }
+    }
 }
 
 impl fmt::Display for Refused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} refused with {}", self.what, Code(self.code))
+        match &self.detail {
+            Some(detail) => write!(f, "{}: {detail}", self.what),
+            None => write!(f, "{} refused with {}", self.what, Code(self.code)),
+        }
     }
 }
 
-/// `GetClientInfo`.
+/// `GetClientInfo`'s three scalars.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ClientInfo {
     pub client_id: u64,
@@ -55,169 +89,100 @@ pub struct ClientInfo {
     pub unload_pending: bool,
 }
 
-/// The `SetPathFilter` input: a prefix that fits, NUL-terminated and padded.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FilterBuf(Vec<u8>);
-
-impl FilterBuf {
-    /// `prefix` as the kernel takes it; the empty prefix clears the filter.
-    pub fn new(prefix: &str) -> Result<FilterBuf, String> {
-        if prefix.len() >= PATH_FILTER_SIZE {
-            return Err(format!(
-                "path prefix is {} bytes; at most {} fit",
-                prefix.len(),
-                PATH_FILTER_SIZE - 1
-            ));
-        }
-        if prefix.contains('\0') {
-            return Err("path prefix contains a NUL byte".into());
-        }
-        let mut buf = vec![0u8; PATH_FILTER_SIZE];
-        buf[..prefix.len()].copy_from_slice(prefix.as_bytes());
-        Ok(FilterBuf(buf))
-    }
-
-    pub fn bytes(&self) -> &[u8] {
-        &self.0
+impl From<[u64; 3]> for ClientInfo {
+    fn from([client_id, open_clients, pending]: [u64; 3]) -> ClientInfo {
+        ClientInfo { client_id, open_clients, unload_pending: pending != 0 }
     }
 }
 
-/// One open connection. Closed by [`Client::close`], or on drop so that a scenario that stops
-/// early leaves no client behind.
-pub struct Client<'a> {
+/// One backend connection as the generated client's transport; closed on drop.
+pub struct Link<'a> {
     backend: &'a dyn Backend,
     seen: &'a Seen,
     conn: Connection,
-    open: bool,
+    open: AtomicBool,
 }
 
-impl<'a> Client<'a> {
-    /// `IOServiceOpen` with the default connection type.
-    pub fn open(backend: &'a dyn Backend, seen: &'a Seen, user: User) -> Result<Self, Refused> {
-        Self::open_type(backend, seen, user, CONNECT_TYPE_DEFAULT)
-    }
-
-    /// `IOServiceOpen` with any connection type.
-    pub fn open_type(
-        backend: &'a dyn Backend,
-        seen: &'a Seen,
-        user: User,
-        connect_type: u32,
-    ) -> Result<Self, Refused> {
-        let result = backend.open(user, connect_type);
-        seen.note(result.err().unwrap_or(kIOReturnSuccess));
-        let conn = result.map_err(|code| Refused {
-            what: "IOServiceOpen",
-            code,
-        })?;
-        Ok(Client {
-            backend,
-            seen,
-            conn,
-            open: true,
-        })
-    }
-
-    /// Any call, shapes as given; the raw answer.
-    pub fn call(&self, call: &Call<'_>) -> Result<CallOutput, IOReturn> {
+impl Link<'_> {
+    /// Any call, shapes as given; the raw answer (tallied).
+    pub fn raw(&self, call: &Call<'_>) -> Result<CallOutput, IOReturn> {
         let result = self.backend.call(self.conn, call);
-        self.seen
-            .note(result.as_ref().err().copied().unwrap_or(kIOReturnSuccess));
+        self.seen.note(result.as_ref().err().copied().unwrap_or(kIOReturnSuccess));
         result
     }
 
-    /// `selector` with its exact shape.
-    pub fn call_exact(
-        &self,
-        selector: Selector,
-        scalars_in: &[u64],
-        struct_in: &[u8],
-    ) -> Result<CallOutput, Refused> {
-        let shape = selector.shape();
-        self.call(&Call {
-            selector: selector as u32,
-            scalars_in,
-            struct_in,
-            scalar_out_capacity: shape.scalar_output_count,
-            struct_out_capacity: shape.struct_output_size,
-        })
-        .map_err(|code| Refused {
-            what: selector_name(selector),
-            code,
-        })
-    }
-
-    pub fn ping(&self, value: u64) -> Result<u64, Refused> {
-        let out = self.call_exact(Selector::Ping, &[value], &[])?;
-        Ok(out.scalars.first().copied().unwrap_or_default())
-    }
-
-    /// (major, minor, patch).
-    pub fn version(&self) -> Result<(u64, u64, u64), Refused> {
-        let s = self.call_exact(Selector::GetVersion, &[], &[])?.scalars;
-        Ok((scalar(&s, 0), scalar(&s, 1), scalar(&s, 2)))
-    }
-
-    pub fn stats(&self) -> Result<Stats, Refused> {
-        let out = self.call_exact(Selector::GetStats, &[], &[])?;
-        Stats::from_bytes(&out.bytes).ok_or(Refused {
-            what: "GetStats (short answer)",
-            code: crate::codes::kIOReturnError,
-        })
-    }
-
-    pub fn reset_stats(&self) -> Result<(), Refused> {
-        self.call_exact(Selector::ResetStats, &[], &[]).map(drop)
-    }
-
-    pub fn set_filter(&self, filter: &FilterBuf) -> Result<(), Refused> {
-        self.call_exact(Selector::SetPathFilter, &[], filter.bytes())
-            .map(drop)
-    }
-
-    pub fn client_info(&self) -> Result<ClientInfo, Refused> {
-        let s = self.call_exact(Selector::GetClientInfo, &[], &[])?.scalars;
-        Ok(ClientInfo {
-            client_id: scalar(&s, 0),
-            open_clients: scalar(&s, 1),
-            unload_pending: scalar(&s, 2) != 0,
-        })
-    }
-
-    pub fn cancel_unload(&self) -> Result<(), Refused> {
-        self.call_exact(Selector::CancelUnload, &[], &[]).map(drop)
-    }
-
-    /// `IOServiceClose`; its answer.
-    pub fn close(mut self) -> IOReturn {
-        self.open = false;
+    /// `IOServiceClose`; its answer (tallied).
+    pub fn close(&self) -> IOReturn {
+        self.open.store(false, Ordering::Relaxed);
         let code = self.backend.close(self.conn);
         self.seen.note(code);
         code
     }
 }
 
-impl Drop for Client<'_> {
+impl Transport for Link<'_> {
+    fn call(&self, selector: u32, scalars: &[u64], bytes: &[u8], sc: u32, bc: u32) -> Result<Output, IOReturn> {
+        let call = Call { selector, scalars_in: scalars, struct_in: bytes, scalar_out_capacity: sc, struct_out_capacity: bc };
+        self.raw(&call).map(|out| Output { scalars: out.scalars, bytes: out.bytes })
+    }
+}
+
+impl Drop for Link<'_> {
     fn drop(&mut self) {
-        if self.open {
-            self.seen.note(self.backend.close(self.conn));
+        if self.open.load(Ordering::Relaxed) {
+            self.close();
         }
     }
 }
 
-/// The selector's name as the DESIGN table spells it.
-pub fn selector_name(selector: Selector) -> &'static str {
-    match selector {
-        Selector::Ping => "Ping",
-        Selector::GetVersion => "GetVersion",
-        Selector::GetStats => "GetStats",
-        Selector::ResetStats => "ResetStats",
-        Selector::SetPathFilter => "SetPathFilter",
-        Selector::GetClientInfo => "GetClientInfo",
-        Selector::CancelUnload => "CancelUnload",
+/// One open connection, through the generated client (`Deref`: `ping`, `get_stats`, ...).
+/// Closed by [`Client::close`], or on drop so that a scenario that stops early leaves no client
+/// behind.
+pub struct Client<'a>(MonitorClient<Link<'a>>);
+
+impl<'a> Deref for Client<'a> {
+    type Target = MonitorClient<Link<'a>>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }
 
-fn scalar(s: &[u64], i: usize) -> u64 {
-    s.get(i).copied().unwrap_or_default()
+impl<'a> Client<'a> {
+    /// `IOServiceOpen` with the default connection type, then the generated client's check of
+    /// the kernel's ABI fingerprint.
+    pub fn open(backend: &'a dyn Backend, seen: &'a Seen, user: User) -> Result<Self, Refused> {
+        Self::open_type(backend, seen, user, CONNECT_TYPE_DEFAULT)
+    }
+
+    /// The same with any connection type.
+    pub fn open_type(backend: &'a dyn Backend, seen: &'a Seen, user: User, connect_type: u32) -> Result<Self, Refused> {
+        let result = backend.open(user, connect_type);
+        seen.note(result.err().unwrap_or(kIOReturnSuccess));
+        let conn = result.map_err(|code| Refused { what: "IOServiceOpen", code, detail: None })?;
+        let link = Link { backend, seen, conn, open: AtomicBool::new(true) };
+        Ok(Client(MonitorClient::open(link)?))
+    }
+
+    /// Any call, shapes as given; the raw answer.
+    pub fn call(&self, call: &Call<'_>) -> Result<CallOutput, IOReturn> {
+        self.0.transport().raw(call)
+    }
+
+    /// Method `selector` of the table with its exact shape and these inputs.
+    pub fn call_exact(&self, selector: u32, scalars_in: &[u64], struct_in: &[u8]) -> Result<CallOutput, Refused> {
+        let entry = table().get(selector as usize).ok_or(Refused { what: "selector", code: kIOReturnError, detail: None })?;
+        self.call(&Call {
+            selector,
+            scalars_in,
+            struct_in,
+            scalar_out_capacity: entry.shape.scalar_output_count,
+            struct_out_capacity: entry.shape.struct_output_size,
+        })
+        .map_err(|code| Refused { what: entry.name, code, detail: None })
+    }
+
+    /// `IOServiceClose`; its answer.
+    pub fn close(self) -> IOReturn {
+        self.0.transport().close()
+    }
 }

@@ -16,7 +16,7 @@ use io_kit_sys::{
     IOServiceGetMatchingService, IOServiceMatching, IOServiceOpen,
 };
 use mach2::traps::mach_task_self;
-use rustkext::abi::SERVICE_CLASS;
+use rustkext_monitor_api::Monitor;
 use std::collections::HashMap;
 use std::ffi::{c_void, CString};
 use std::io::{BufRead, BufReader};
@@ -52,7 +52,8 @@ impl IoKitBackend {
     }
 
     fn matching_service() -> Result<io_service_t, IOReturn> {
-        let class = CString::new(SERVICE_CLASS).map_err(|_| kIOReturnNotFound)?;
+        // The class the monitor's rustkext.toml configures, as its generated client knows it.
+        let class = CString::new(<dyn Monitor>::SERVICE_CLASS).map_err(|_| kIOReturnNotFound)?;
         // SAFETY: `class` is a NUL-terminated string that outlives the call.
         let matching = unsafe { IOServiceMatching(class.as_ptr()) };
         if matching.is_null() {

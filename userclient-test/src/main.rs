@@ -1,15 +1,13 @@
 //! The `userclient-test` command line.
 
 use clap::{builder::PossibleValuesParser, Parser, Subcommand};
-use rustkext::abi::{
-    ABI_VERSION_MAJOR, ABI_VERSION_MINOR, ABI_VERSION_PATCH, DEFAULT_BUNDLE_ID, EVENT_SLOTS,
-};
+use rustkext_monitor_api::{Monitor, PathPrefix, ABI_VERSION, EVENT_SLOTS};
 use serde_json::json;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 use userclient_test::backend::{Backend, User};
-use userclient_test::client::{Client, FilterBuf, Seen};
+use userclient_test::client::{Client, ClientInfo, Seen};
 use userclient_test::codes::Code;
 use userclient_test::report::Report;
 use userclient_test::scenarios::{self, Options};
@@ -24,7 +22,7 @@ struct Cli {
     #[arg(long, value_enum, global = true)]
     backend: Option<BackendKind>,
     /// The kext's bundle identifier (for unload and loaded checks; the simulator ignores it)
-    #[arg(long, global = true, default_value = DEFAULT_BUNDLE_ID)]
+    #[arg(long, global = true, default_value = <dyn Monitor>::BUNDLE_ID)]
     bundle_id: String,
     /// Print machine-readable JSON instead of text
     #[arg(long, global = true)]
@@ -125,8 +123,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn refused(r: userclient_test::client::Refused) -> String {
-    r.to_string()
+fn refused(r: impl Into<userclient_test::client::Refused>) -> String {
+    r.into().to_string()
 }
 
 fn execute(cli: &Cli, backend: &dyn Backend) -> Result<Done, String> {
@@ -149,8 +147,8 @@ fn execute(cli: &Cli, backend: &dyn Backend) -> Result<Done, String> {
             )
         }
         Command::Version => {
-            let (major, minor, patch) = open()?.version().map_err(refused)?;
-            let ours = (ABI_VERSION_MAJOR, ABI_VERSION_MINOR, ABI_VERSION_PATCH);
+            let [major, minor, patch] = open()?.get_version().map_err(refused)?;
+            let ours = (ABI_VERSION[0], ABI_VERSION[1], ABI_VERSION[2]);
             Ok(Done {
                 ok: major == ours.0,
                 text: format!(
@@ -168,7 +166,7 @@ fn execute(cli: &Cli, backend: &dyn Backend) -> Result<Done, String> {
             })
         }
         Command::Stats => {
-            let s = open()?.stats().map_err(refused)?;
+            let s = open()?.get_stats().map_err(refused)?;
             const NAMES: [&str; EVENT_SLOTS] = [
                 "open",
                 "close",
@@ -202,8 +200,9 @@ fn execute(cli: &Cli, backend: &dyn Backend) -> Result<Done, String> {
             done("counters reset\n".into(), json!({ "reset": true }))
         }
         Command::Filter { path } => {
-            let buf = FilterBuf::new(path)?;
-            open()?.set_filter(&buf).map_err(refused)?;
+            let prefix = PathPrefix::new(path.as_bytes())
+                .map_err(|_| format!("path prefix {path:?}: at most 1023 bytes of UTF-8 without NUL"))?;
+            open()?.set_path_filter(prefix).map_err(refused)?;
             let text = if path.is_empty() {
                 "filter cleared\n".into()
             } else {
@@ -213,7 +212,7 @@ fn execute(cli: &Cli, backend: &dyn Backend) -> Result<Done, String> {
         }
         Command::HoldOpen { seconds } => {
             let client = open()?;
-            let info = client.client_info().map_err(refused)?;
+            let info = ClientInfo::from(client.get_client_info().map_err(refused)?);
             // The crash-cleanup scenario waits for this line before it kills the process.
             println!(
                 "holding client {} (pid {})",
@@ -293,11 +292,12 @@ fn status(cli: &Cli, backend: &dyn Backend) -> Result<Done, String> {
     );
     let client = Client::open(backend, &seen, User::Current);
     let (ok, details) = match &client {
-        Ok(c) => match (c.client_info(), c.version()) {
-            (Ok(info), Ok(v)) => {
+        Ok(c) => match (c.get_client_info().map(ClientInfo::from), c.get_version()) {
+            (Ok(info), Ok([v0, v1, v2])) => {
+                let v = (v0, v1, v2);
                 text.push_str(&format!(
                     "service {}: open clients {} (this one included), unload pending: {}, ABI {}.{}.{}\n",
-                    rustkext::abi::SERVICE_CLASS,
+                    <dyn Monitor>::SERVICE_CLASS,
                     info.open_clients,
                     if info.unload_pending { "yes" } else { "no" },
                     v.0,
@@ -307,12 +307,13 @@ fn status(cli: &Cli, backend: &dyn Backend) -> Result<Done, String> {
                 (true, json!({ "client_info": info, "abi": [v.0, v.1, v.2] }))
             }
             (Err(r), _) | (_, Err(r)) => {
+                let r = userclient_test::client::Refused::from(r);
                 text.push_str(&format!("service: {r}\n"));
                 (false, json!({ "error": r.to_string() }))
             }
         },
         Err(r) => {
-            text.push_str(&format!("service {}: {r}\n", rustkext::abi::SERVICE_CLASS));
+            text.push_str(&format!("service {}: {r}\n", <dyn Monitor>::SERVICE_CLASS));
             (false, json!({ "error": r.to_string() }))
         }
     };

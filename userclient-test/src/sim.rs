@@ -6,13 +6,18 @@ use crate::backend::{Backend, Call, CallOutput, Connection, Holder, UnloadAnswer
 use crate::codes::IOReturn;
 use crate::codes::{KAUTH_FILEOP_RENAME, KAUTH_FILEOP_WILL_RENAME};
 use crate::fileops::{FileEvent, FileOp, KAUTH_FILEOP_CLOSE_MODIFIED};
-use rustkext::abi::{CONNECT_TYPE_DEFAULT, SERVICE_CLASS, USER_CLIENT_CLASS};
+use crate::client::CONNECT_TYPE_DEFAULT;
+use rustkext_monitor_kext::IDENTITY;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
-use xnu_sim::{FileopArg, Kernel, KextSpec, Property, TaskId};
+use xnu_sim::{FileopArg, Kernel, Property, TaskId};
+
+/// The monitor's classes, as its rustkext.toml names them.
+const SERVICE_CLASS: &str = IDENTITY.service_class;
+const USER_CLIENT_CLASS: &str = IDENTITY.user_client_class;
 
 /// The uid of the simulated non-administrator (the first user account on macOS).
 pub const NON_ADMIN_UID: u32 = 501;
@@ -46,7 +51,7 @@ impl SimBackend {
         let kernel = Kernel::boot();
         // Installed first, as the README's VM steps do, so that a load request for it could be
         // answered: the kext must stay unloaded after autounload all the same.
-        let spec = KextSpec::rustkext().with_overrides(overrides);
+        let spec = rustkext_sim::spec(&IDENTITY).with_overrides(overrides);
         kernel.install_kext(&spec);
         kernel.load_bundle(&spec.bundle_id).map_err(|code| {
             format!(
@@ -82,7 +87,7 @@ impl SimBackend {
     }
 
     fn gone(&self) -> bool {
-        !self.kernel.kext_loaded()
+        !self.kernel.bundle_loaded(IDENTITY.bundle_id)
             && self.kernel.instance_count(SERVICE_CLASS) == 0
             && self.kernel.instance_count(USER_CLIENT_CLASS) == 0
     }
@@ -147,7 +152,7 @@ impl Backend for SimBackend {
             User::Current => self.root,
             User::NonAdmin => self.user,
         };
-        let conn = self.kernel.open(task, connect_type)?;
+        let conn = self.kernel.open_service(task, SERVICE_CLASS, connect_type)?;
         Ok(self.remember(conn))
     }
 
@@ -177,7 +182,7 @@ impl Backend for SimBackend {
     }
 
     fn request_unload(&self) -> Result<UnloadAnswer, String> {
-        let code = self.kernel.request_unload();
+        let code = self.kernel.unload_bundle(IDENTITY.bundle_id);
         Ok(UnloadAnswer {
             unloaded: code == crate::codes::kIOReturnSuccess,
             code: Some(code),
@@ -186,7 +191,7 @@ impl Backend for SimBackend {
     }
 
     fn is_loaded(&self) -> Result<bool, String> {
-        Ok(self.kernel.kext_loaded())
+        Ok(self.kernel.bundle_loaded(IDENTITY.bundle_id))
     }
 
     fn wait_unloaded(&self, bound: Duration) -> Result<Duration, String> {
@@ -195,7 +200,7 @@ impl Backend for SimBackend {
             if waited >= bound {
                 return Err(format!(
                     "after {waited:?} (simulated): loaded {}, {} {SERVICE_CLASS}, {} {USER_CLIENT_CLASS}",
-                    self.kernel.kext_loaded(),
+                    self.kernel.bundle_loaded(IDENTITY.bundle_id),
                     self.kernel.instance_count(SERVICE_CLASS),
                     self.kernel.instance_count(USER_CLIENT_CLASS)
                 ));
@@ -214,14 +219,14 @@ impl Backend for SimBackend {
     }
 
     fn service_present(&self) -> Result<bool, String> {
-        Ok(self.kernel.service_count() > 0)
+        Ok(self.kernel.bundle_service_count(IDENTITY.bundle_id) > 0)
     }
 
     fn spawn_holder(&self) -> Result<Holder, String> {
         let task = self.kernel.spawn_task(0);
         // The connection belongs to the task from now on and dies with it.
         self.kernel
-            .open(task, CONNECT_TYPE_DEFAULT)
+            .open_service(task, SERVICE_CLASS, CONNECT_TYPE_DEFAULT)
             .map_err(|code| format!("holder's open refused with {}", crate::codes::Code(code)))?;
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         lock(&self.holders).insert(id, task);

@@ -1,5 +1,5 @@
-//! Kext bundles for the simulator: RustKext from the repository's Info.plist template, or a
-//! test-only bundle built in code.
+//! Kext bundles for the simulator: a kext's Info.plist (as rustkext-build generates it; a kext
+//! built with the framework carries it in its `IDENTITY`), or a test-only bundle built in code.
 
 use crate::plist::{self, Value};
 
@@ -39,7 +39,8 @@ impl Personality {
 }
 
 /// A kext as the simulator loads it: bundle identifier, the code module linked into the
-/// simulator that it runs (`"rustkext"` for the shim), and its personalities.
+/// simulator that it runs (a framework kext's module is its own bundle id; the same module may be
+/// defined under another bundle id, as a copy of that kext would be), and its personalities.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KextSpec {
     /// CFBundleIdentifier.
@@ -50,35 +51,10 @@ pub struct KextSpec {
     pub personalities: Vec<Personality>,
 }
 
-/// Defaults build.sh substitutes into the Info.plist template.
-pub const TEMPLATE_DEFAULTS: [(&str, &str); 3] = [
-    (
-        "$(PRODUCT_BUNDLE_IDENTIFIER)",
-        rustkext::abi::DEFAULT_BUNDLE_ID,
-    ),
-    ("$(EXECUTABLE_NAME)", "RustKext"),
-    ("$(BUNDLE_VERSION)", "0.1.0"),
-];
-
-/// The repository's Info.plist template.
-pub const INFO_PLIST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../Info.plist");
-
 impl KextSpec {
-    /// RustKext as the repository's Info.plist describes it, with build.sh's default values.
-    pub fn rustkext() -> KextSpec {
-        let template = std::fs::read_to_string(INFO_PLIST)
-            .unwrap_or_else(|e| panic!("xnu-sim: reading {INFO_PLIST}: {e}"));
-        KextSpec::from_info_plist(&template, "rustkext")
-            .unwrap_or_else(|e| panic!("xnu-sim: {INFO_PLIST}: {e}"))
-    }
-
-    /// Parses an Info.plist template (substituting [`TEMPLATE_DEFAULTS`]).
-    pub fn from_info_plist(template: &str, module: &str) -> Result<KextSpec, String> {
-        let mut text = template.to_string();
-        for (placeholder, value) in TEMPLATE_DEFAULTS {
-            text = text.replace(placeholder, value);
-        }
-        let root = plist::parse(&text)?;
+    /// The kext an Info.plist describes, running the code `module`.
+    pub fn from_info_plist(text: &str, module: &str) -> Result<KextSpec, String> {
+        let root = plist::parse(text)?;
         let bundle_id = root
             .get("CFBundleIdentifier")
             .and_then(Value::as_str)
@@ -113,6 +89,21 @@ impl KextSpec {
         })
     }
 
+    /// The same kext under another bundle id (its personalities follow: `CFBundleIdentifier`,
+    /// `IOMatchCategory` and `IOResourceMatch`), running the same code: what a second build of a
+    /// kext with another bundle id but the same class names is.
+    pub fn with_bundle_id(mut self, bundle_id: &str) -> KextSpec {
+        let old = std::mem::replace(&mut self.bundle_id, bundle_id.to_string());
+        for personality in &mut self.personalities {
+            for (_, value) in &mut personality.properties {
+                if *value == Property::String(old.clone()) {
+                    *value = Property::String(bundle_id.to_string());
+                }
+            }
+        }
+        self
+    }
+
     /// Applies `overrides` to every personality.
     pub fn with_overrides(mut self, overrides: &[(&str, Property)]) -> KextSpec {
         for personality in &mut self.personalities {
@@ -128,34 +119,25 @@ impl KextSpec {
 mod tests {
     use super::*;
 
+    const PLIST: &str = r#"<?xml version="1.0"?><plist version="1.0"><dict>
+        <key>CFBundleIdentifier</key><string>com.example.K</string>
+        <key>IOKitPersonalities</key><dict><key>K</key><dict>
+            <key>IOClass</key><string>com_example_K_Service</string>
+            <key>IOMatchCategory</key><string>com.example.K</string>
+            <key>N</key><integer>64</integer><key>B</key><false/>
+        </dict></dict></dict></plist>"#;
+
     #[test]
-    fn the_repository_info_plist_describes_one_personality_on_iokit_resources() {
-        let spec = KextSpec::rustkext();
-        assert_eq!(spec.bundle_id, "org.rustkext.RustKext");
+    fn a_plist_gives_the_bundle_and_its_personalities() {
+        let spec = KextSpec::from_info_plist(PLIST, "com.example.K").unwrap();
+        assert_eq!(spec.bundle_id, "com.example.K");
         assert_eq!(spec.personalities.len(), 1);
         let p = &spec.personalities[0];
-        let get = |k: &str| {
-            p.properties
-                .iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.clone())
-        };
-        assert_eq!(
-            get("IOClass"),
-            Some(Property::String("org_rustkext_Service".into()))
-        );
-        assert_eq!(
-            get("IOProviderClass"),
-            Some(Property::String("IOResources".into()))
-        );
-        assert_eq!(
-            get("IOMatchCategory"),
-            Some(Property::String("org.rustkext.RustKext".into()))
-        );
-        assert_eq!(
-            get("IOUserClientClass"),
-            None,
-            "a refusal must never fall back"
-        );
+        assert_eq!(p.properties[0], ("IOClass".into(), Property::String("com_example_K_Service".into())));
+        assert!(p.properties.contains(&("N".into(), Property::Number(64))));
+        assert!(p.properties.contains(&("B".into(), Property::Bool(false))));
+        let copy = spec.with_bundle_id("com.example.Copy");
+        assert_eq!(copy.module, "com.example.K", "the same code");
+        assert!(copy.personalities[0].properties.contains(&("IOMatchCategory".into(), Property::String("com.example.Copy".into()))));
     }
 }

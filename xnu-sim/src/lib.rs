@@ -1,7 +1,8 @@
-//! xnu-sim: a host model of the macOS kernel behaviours in `KERNEL-FACTS.md`, running the
-//! unmodified C++ shim (`shim-cpp/`) and the Rust core (`rustkext`) on Linux, as strict as xnu
-//! where the driver could tell the difference (see `README.md` for what is modelled, from which
-//! xnu function).
+//! xnu-sim: a host model of the macOS kernel behaviours in `KERNEL-FACTS.md`, running kexts built
+//! with RustKext (the one C++ shim compiled with each kext's names, and its Rust) on Linux, as strict
+//! as xnu where the driver could tell the difference (see `README.md` for what is modelled, from
+//! which xnu function). A test binary runs the kexts whose glue crates it links: each registers
+//! its code module (`kext/registrar.cpp`); [`KextSpec`] says which bundle runs which module.
 //!
 //! One simulated kernel exists per process at a time: [`Kernel::boot`] takes a process-wide lock
 //! (held by the returned value) and resets the world; dropping the `Kernel` kills every task and
@@ -16,15 +17,18 @@
 //! [`TIME_FACTOR`] times faster than the host's clock, and a busy desktop publishes a resource
 //! in the background of every kernel ([`Desktop`]).
 //!
-//! ```no_run
-//! use xnu_sim::{codes, Kernel};
+//! ```ignore
+//! use xnu_sim::{codes, Kernel, KextSpec};
 //! let k = Kernel::boot();
-//! k.load_kext().unwrap();
+//! let id = rustkext_monitor_kext::IDENTITY; // a kext's glue crate
+//! let spec = KextSpec::from_info_plist(id.info_plist, id.bundle_id).unwrap();
+//! k.define_kext(&spec);
+//! k.load_bundle(id.bundle_id).unwrap();
 //! let task = k.spawn_task(0);
-//! let c = k.open(task, 0).unwrap();
+//! let c = k.open_service(task, id.service_class, 0).unwrap();
 //! assert_eq!(k.call(c, 0, &[41], &[], 1, 0).unwrap().scalars, vec![42]);
 //! assert_eq!(k.close(c), codes::KIO_RETURN_SUCCESS);
-//! assert_eq!(k.request_unload(), 0);
+//! assert_eq!(k.unload_bundle(id.bundle_id), 0);
 //! ```
 
 mod ffi;
@@ -37,9 +41,6 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 pub use kext::{KextSpec, Personality, Property};
-
-// The shim's objects call rk_* in this rlib: make sure it is linked.
-use rustkext as _;
 
 /// A Mach / OSKext return code (`kern_return_t`).
 pub type KernReturn = i32;
@@ -67,6 +68,9 @@ pub mod codes {
     pub const KOS_KEXT_RETURN_NOT_FOUND: i32 = 0xdc008006_u32 as i32;
     pub const KOS_KEXT_RETURN_START_STOP_ERROR: i32 = sys::kOSKextReturnStartStopError;
     pub const KOS_KEXT_RETURN_IN_USE: i32 = sys::kOSKextReturnInUse;
+    /// `kOSMetaClassDuplicateClass`: a class name a loaded kext already registered (only the
+    /// model returns it).
+    pub const KOS_META_CLASS_DUPLICATE_CLASS: i32 = 0xdc00400a_u32 as i32;
     pub const MACH_SEND_INVALID_DEST: i32 = sys::MACH_SEND_INVALID_DEST;
     /// What the MIG stub returns for more than 16 input scalars.
     pub const MIG_ARRAY_TOO_LARGE: i32 = -307;
@@ -348,15 +352,9 @@ impl Kernel {
         }
     }
 
-    /// `kextload` of RustKext with the repository's Info.plist (build.sh's default values).
-    pub fn load_kext(&self) -> Result<(), KernReturn> {
-        self.load_kext_with(&[])
-    }
-
-    /// `kextload` of RustKext with personality properties overridden (e.g. `RustKextMaxClients`).
-    pub fn load_kext_with(&self, overrides: &[(&str, Property)]) -> Result<(), KernReturn> {
-        let spec = KextSpec::rustkext().with_overrides(overrides);
-        self.define_kext(&spec);
+    /// Defines `spec` and loads it (`kextload`); see [`Kernel::load_bundle`].
+    pub fn load_spec(&self, spec: &KextSpec) -> Result<(), KernReturn> {
+        self.define_kext(spec);
         self.load_bundle(&spec.bundle_id)
     }
 
@@ -375,21 +373,12 @@ impl Kernel {
         }
     }
 
-    /// `kextunload` of RustKext: 0, 0xe00002c7 (a service refused), 0xdc008018 (instances live)...
-    pub fn request_unload(&self) -> KernReturn {
-        self.unload_bundle(rustkext::abi::DEFAULT_BUNDLE_ID)
-    }
-
-    /// `kextunload` of any defined bundle.
+    /// `kextunload` of a defined bundle: 0, 0xe00002c7 (a service refused), 0xdc008018
+    /// (instances live)...
     pub fn unload_bundle(&self, bundle_id: &str) -> KernReturn {
         let bundle = c(bundle_id);
         // SAFETY: valid string for the call.
         unsafe { ffi::xsim_kext_unload(bundle.as_ptr()) }
-    }
-
-    /// Whether RustKext is loaded.
-    pub fn kext_loaded(&self) -> bool {
-        self.bundle_loaded(rustkext::abi::DEFAULT_BUNDLE_ID)
     }
 
     /// Whether a bundle is loaded.
@@ -399,9 +388,9 @@ impl Kernel {
         unsafe { ffi::xsim_kext_loaded(bundle.as_ptr()) }
     }
 
-    /// Live (not terminated) services of RustKext in the registry.
-    pub fn service_count(&self) -> u32 {
-        let bundle = c(rustkext::abi::DEFAULT_BUNDLE_ID);
+    /// Live (not terminated) services of a bundle in the registry.
+    pub fn bundle_service_count(&self, bundle_id: &str) -> u32 {
+        let bundle = c(bundle_id);
         // SAFETY: valid string for the call.
         unsafe { ffi::xsim_kext_service_count(bundle.as_ptr()) }
     }
@@ -622,12 +611,7 @@ impl Kernel {
         unsafe { ffi::xsim_task_kill(t.0) }
     }
 
-    /// `IOServiceGetMatchingService(IOServiceMatching("org_rustkext_Service"))` + `IOServiceOpen`.
-    pub fn open(&self, t: TaskId, connect_type: u32) -> Result<Connection, IOReturn> {
-        self.open_service(t, rustkext::abi::SERVICE_CLASS, connect_type)
-    }
-
-    /// The same for any service class.
+    /// `IOServiceGetMatchingService(IOServiceMatching(class))` + `IOServiceOpen`.
     pub fn open_service(
         &self,
         t: TaskId,
@@ -844,7 +828,9 @@ impl Kernel {
     /// `clientDied`, `kext.loaded:<why>`, `kext.unloaded:<why>`, `kext.unload_refused`,
     /// `kext.load_requests`, `matching.started:<class>`, `desktop.publishes`,
     /// `registry.quiet_edges`, `kauth.callbacks`, `kauth.straggler_calls`,
-    /// `kauth.torn_pair_calls`, `connection.destroyed_by_terminate`, `terminate.role_waits`, ...
+    /// `kauth.torn_pair_calls`, `connection.destroyed_by_terminate`, `terminate.role_waits`,
+    /// `externalMethod.refused`, `externalMethod.refused_wrote_outputs` (a refused method wrote
+    /// its output buffers, which the reply then discards), `kext.duplicate_class_refused`, ...
     pub fn counter(&self, name: &str) -> u64 {
         let name = c(name);
         // SAFETY: valid string for the call.

@@ -2,7 +2,7 @@
 //! kept by autounload, removed by kextunload; IOResources rematched at every publishResource;
 //! a personality of an unloaded kext loads it again; installed kexts matched at boot.
 //!
-//! The RustKext tests build the kext from the repository's Info.plist (KextSpec::rustkext), so
+//! The RustKext tests build the kext from the repository's Info.plist (common::monitor), so
 //! they follow whatever personality the driver ships: on f907031 (IOResourceMatch = IOKit, a
 //! resource that is always there) they fail; with the personality of the fixed driver
 //! (IOResourceMatch = the bundle id, published by the module start and withdrawn when the
@@ -61,7 +61,7 @@ both_flavors! {
         let k = Kernel::boot_flavor(flavor);
         k.set_desktop(Desktop::Off);
         // Installed, as the README's VM steps do: the daemon can find it.
-        k.install_kext(&KextSpec::rustkext());
+        k.install_kext(&monitor());
         k.load_kext().unwrap();
         self_terminate(&k);
         k.advance_clock(UNLOAD_DELAY + Duration::from_secs(1));
@@ -88,7 +88,7 @@ both_flavors! {
     /// boot, it is loaded and started at every boot (a panic in start becomes a boot loop).
     fn an_installed_kext_is_not_loaded_at_boot(flavor: Flavor) {
         let k = Kernel::boot_flavor(flavor);
-        k.install_kext(&KextSpec::rustkext());
+        k.install_kext(&monitor());
         assert!(!k.kext_loaded());
         k.reboot();
         assert_eq!(k.catalogue_personalities(BUNDLE), 1, "its personality is in the catalogue");

@@ -76,7 +76,7 @@ both_flavors! {
             "open, close, rename (to /Users/b) and delete: {s:?}"
         );
         assert_eq!(s.reserved, 0);
-        assert_eq!(s.version, rustkext::abi::STATS_VERSION);
+        assert_eq!(s.version, rustkext_monitor_api::STATS_VERSION);
         assert_eq!(s.size as usize, STATS_SIZE);
     }
 

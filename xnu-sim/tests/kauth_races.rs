@@ -59,7 +59,7 @@ both_flavors! {
         assert!(!k.kext_loaded());
         let crashes = split_crashes(&k);
         assert_eq!(crashes.len(), 1, "{crashes:#?}");
-        assert_eq!(crashes[0].subject, "rustkext");
+        assert_eq!(crashes[0].subject, MODULE);
         assert_eq!(crashes[0].callback, "a kauth FILEOP callback");
     }
 

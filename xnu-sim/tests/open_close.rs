@@ -23,7 +23,8 @@ both_flavors! {
         assert_eq!(ping(&k, c, 41), Ok(42));
         assert_eq!(
             call(&k, c, Selector::GetVersion, &[], &[]).unwrap().scalars,
-            vec![2, 0, 0]
+            rustkext_monitor_api::ABI_VERSION.to_vec(),
+            "2.1.0: DESCRIBE added, nothing else changed"
         );
         assert_eq!(k.close(c), KIO_RETURN_SUCCESS);
         assert!(k.wait_quiet(QUIET));

@@ -1,32 +1,10 @@
-//! The only undefined symbols the Rust kernel objects may leave for the link. One list, here.
+//! The only undefined symbols the Rust kernel objects may leave for the link: the kernel's
+//! `mem*` functions the compiler calls, and the KPI functions of macos-kext-sys's allowlist (the
+//! framework calls the kernel only through it; nothing of the shim: the C ABI goes one way).
 
 /// Kernel functions the compiler emits calls to (all exported by `com.apple.kpi.libkern`).
 pub const KERNEL_MEM_FUNCTIONS: &[&str] =
     &["_memcpy", "_memmove", "_memset", "_memcmp", "_bzero", "___bzero"];
-
-/// The C ABI header; the shim helpers are the functions it declares named `rk_shim_*`.
-const RUSTKEXT_H: &str = include_str!("../../../shim-cpp/rustkext.h");
-
-/// Helpers the C++ shim implements for Rust (`rk_shim_*` in shim-cpp/rustkext.h), as Mach-O
-/// symbols (`_rk_shim_log`, ...): read from the header, so the list cannot drift from it.
-pub fn shim_helpers() -> Vec<String> {
-    let mut names: Vec<String> = RUSTKEXT_H
-        .match_indices("rk_shim_")
-        .filter_map(|(at, _)| {
-            let rest = &RUSTKEXT_H[at..];
-            let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
-            rest[end..].starts_with('(').then(|| format!("_{}", &rest[..end]))
-        })
-        .collect();
-    names.sort();
-    names.dedup();
-    names
-}
-
-/// Whether `symbol` is one of [`shim_helpers`].
-pub fn is_shim_helper(symbol: &str) -> bool {
-    shim_helpers().iter().any(|h| h == symbol)
-}
 
 /// The allowlist of `macos-kext-sys` (ffi/build/allowlist.rs): the kernel functions Rust can
 /// call at all are the ones its bindings declare, so that list is the one fact both read.
@@ -48,8 +26,7 @@ pub const LIBKMOD_SYMBOLS: &[&str] = &["__start", "__stop"];
 
 /// True if a Rust kernel object may leave `symbol` undefined.
 pub fn rust_may_import(symbol: &str) -> bool {
-    is_shim_helper(symbol)
-        || KERNEL_MEM_FUNCTIONS.contains(&symbol)
+    KERNEL_MEM_FUNCTIONS.contains(&symbol)
         || kext_sys::FUNCTIONS.iter().any(|f| symbol.strip_prefix('_') == Some(f))
 }
 
@@ -66,18 +43,4 @@ mod tests {
         assert!(!super::rust_may_import("IOSleep"), "Mach-O symbols carry the underscore");
     }
 
-    #[test]
-    fn the_shim_helpers_come_from_the_header() {
-        assert_eq!(
-            super::shim_helpers(),
-            [
-                "_rk_shim_fatal",
-                "_rk_shim_log",
-                "_rk_shim_log_text",
-                "_rk_shim_mutex_lock",
-                "_rk_shim_mutex_unlock",
-                "_rk_shim_personality_property",
-            ]
-        );
-    }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::allowed::{is_shim_helper, LIBKMOD_SYMBOLS};
+use crate::allowed::LIBKMOD_SYMBOLS;
 use crate::exports::ExportLists;
 use crate::macho::Member;
 use crate::{demangle, is_panic_or_fmt, Finding};
@@ -41,11 +41,6 @@ pub fn check_imports(
     for symbol in undefined {
         if libkmod_exempt && LIBKMOD_SYMBOLS.contains(&symbol) {
             resolved.push((symbol.to_string(), vec!["libkmod.a".to_string()]));
-            continue;
-        }
-        // Checking the Rust objects alone (the arm64e shim needs Apple clang): the shim defines these.
-        if !linked && is_shim_helper(symbol) {
-            resolved.push((symbol.to_string(), vec!["shim-cpp".to_string()]));
             continue;
         }
         let from: Vec<String> = declared

@@ -14,9 +14,9 @@ const USAGE: &str = "usage:
       Every undefined symbol is exported by a bundle in OSBundleLibraries (--linked: the input is
       the linked kext, and every declared bundle must be used; --no-libkmod: the kext's own kmod
       glue defines _start/_stop, so they may not be imports either).
-  kext-check plist <Info.plist> --shim <shim-cpp dir>
-      The Info.plist rules (identifier = IOMatchCategory, IOClass in the shim, no
-      IOUserClientClass, exactly the four KPIs at the oldest supported version).
+  kext-check plist <Info.plist> --classes <service class>,<user client class>
+      The Info.plist rules (identifier = IOMatchCategory = IOResourceMatch, IOClass the shim's
+      service class, no IOUserClientClass, KPIs only, at the oldest supported version).
   kext-check sizes --arch x86_64|arm64e <lib.a>
       __TEXT/__DATA sizes of the objects the link takes, and of the whole archive.
   kext-check linked-text --map <link map> --archive <lib.a file name> [--budget <bytes>] [--label <text>]
@@ -134,9 +134,9 @@ fn run(args: &[String]) -> Result<Vec<Finding>, String> {
             Ok(report.findings)
         }
         "plist" => {
-            let a = Args::parse(rest, &["--shim"], &[])?;
+            let a = Args::parse(rest, &["--classes"], &[])?;
             let [path] = a.files()? else { return Err("plist takes one Info.plist".into()) };
-            let classes = plist_rules::shim_classes(Path::new(a.value("--shim")?))?;
+            let classes: Vec<String> = a.value("--classes")?.split(',').map(str::to_string).collect();
             let findings = plist_rules::check_plist(&read_plist(path)?, &classes);
             if findings.is_empty() {
                 println!("kext-check: {path} OK (shim classes: {})", classes.join(", "));

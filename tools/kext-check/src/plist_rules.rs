@@ -1,50 +1,23 @@
-//! The `plist` check: the rules Info.plist must follow (KERNEL-FACTS.md, DESIGN.md).
-
-use std::path::Path;
+//! The `plist` check: the rules the Info.plist of a kext built with the framework must follow
+//! (KERNEL-FACTS.md, DESIGN.md). rustkext-build generates it from the kext's rustkext.toml; this
+//! checks the result, whatever wrote it. The KPIs are the plist's own (`OSBundleLibraries`; the
+//! `imports` check then holds the objects to them), the classes the ones the shim is compiled
+//! with (`--classes`, from `rustkext identity`).
 
 use plist::{Dictionary, Value};
 
 use crate::Finding;
 
-/// The KPI bundles the kext links against, and nothing else.
-pub const REQUIRED_LIBRARIES: &[&str] =
-    &["com.apple.kpi.bsd", "com.apple.kpi.iokit", "com.apple.kpi.libkern", "com.apple.kpi.mach"];
+/// The only bundles a kext built with the framework links against: KPIs.
+pub const KPI_PREFIX: &str = "com.apple.kpi.";
 
 /// Darwin major version of the oldest supported macOS (19 = 10.15). KPI versions are declared as
 /// this, so the kext refuses older kernels, whose vtable layout differs from the headers'.
 pub const OLDEST_DARWIN_MAJOR: u64 = 19;
 
-/// The build's placeholder for the bundle identifier (build.sh substitutes it).
-pub const BUNDLE_ID_PLACEHOLDER: &str = "$(PRODUCT_BUNDLE_IDENTIFIER)";
 
 /// Bundle ids kextunload never terminates.
 pub const APPLE_PREFIX: &str = "com.apple.";
-
-/// Classes the shim defines (`OSDefineMetaClassAndStructors(Class, Super)` in `dir/*.cpp`).
-pub fn shim_classes(dir: &Path) -> Result<Vec<String>, String> {
-    let mut classes = Vec::new();
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for entry in entries {
-        let path = entry.map_err(|e| e.to_string())?.path();
-        if path.extension().is_some_and(|e| e == "cpp") {
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            classes.extend(defined_classes(&text));
-        }
-    }
-    Ok(classes)
-}
-
-fn defined_classes(source: &str) -> Vec<String> {
-    source
-        .split("OSDefineMetaClassAndStructors")
-        .skip(1)
-        .filter_map(|rest| {
-            let args = rest.trim_start().strip_prefix('(')?;
-            let name = args.split(',').next()?.trim();
-            (!name.is_empty()).then(|| name.to_string())
-        })
-        .collect()
-}
 
 /// The bundle identifiers of OSBundleLibraries.
 pub fn declared_libraries(plist: &Value) -> Vec<String> {
@@ -56,6 +29,7 @@ pub fn declared_libraries(plist: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The rules; `shim_classes`: the classes the shim is compiled with (the service class first).
 pub fn check_plist(plist: &Value, shim_classes: &[String]) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut fail = |rule: &'static str, detail: String| findings.push(Finding::Plist { rule, detail });
@@ -141,15 +115,6 @@ fn check_personality(
             format!("{name}: a refused open would fall back to the default user client"),
         );
     }
-    match p.get("RustKextMaxClients").and_then(Value::as_unsigned_integer) {
-        Some(1..=64) => {}
-        _ => fail("RustKextMaxClients", format!("{name}: must be an integer from 1 to 64")),
-    }
-    for key in ["RustKextAdminOnly", "RustKextStatsForEveryone"] {
-        if p.get(key).and_then(Value::as_boolean).is_none() {
-            fail("boolean setting", format!("{name}: {key} must be a boolean"));
-        }
-    }
 }
 
 fn check_libraries(root: &Dictionary, fail: &mut impl FnMut(&'static str, String)) {
@@ -157,14 +122,12 @@ fn check_libraries(root: &Dictionary, fail: &mut impl FnMut(&'static str, String
         fail("OSBundleLibraries", "missing".into());
         return;
     };
-    for required in REQUIRED_LIBRARIES {
-        if !libs.contains_key(required) {
-            fail("OSBundleLibraries", format!("{required} is missing"));
-        }
+    if libs.is_empty() {
+        fail("OSBundleLibraries", "empty: a kext links against at least one KPI".into());
     }
     for (bundle, version) in libs {
-        if !REQUIRED_LIBRARIES.contains(&bundle.as_str()) {
-            fail("OSBundleLibraries", format!("{bundle} is not one of the KPIs the kext uses"));
+        if !bundle.starts_with(KPI_PREFIX) {
+            fail("OSBundleLibraries", format!("{bundle} is not a KPI ({KPI_PREFIX}*)"));
             continue;
         }
         let major = version.as_string().and_then(|v| v.split('.').next()).and_then(|m| m.parse::<u64>().ok());
@@ -181,9 +144,6 @@ fn check_libraries(root: &Dictionary, fail: &mut impl FnMut(&'static str, String
 }
 
 fn valid_bundle_id(id: &str) -> bool {
-    if id == BUNDLE_ID_PLACEHOLDER {
-        return true;
-    }
     let labels: Vec<&str> = id.split('.').collect();
     id.len() <= 63
         && labels.len() >= 2

@@ -1,59 +1,17 @@
-//! The bad-input matrix: every selector with each count and size off by one (or zero, or the
-//! inline maximum), and selectors past the table. All must be refused with
-//! kIOReturnBadArgument and change nothing.
+//! The bad-input matrix: every selector of the monitor's table (and the framework's DESCRIBE)
+//! with each count and size off by one (or zero, or the inline maximum, or past it), and
+//! selectors past the table: the framework's generated conformance matrix
+//! (`rustkext_abi::conformance::wrong_shapes`). All must be refused with kIOReturnBadArgument and
+//! change nothing.
 
 use super::{ensure, Ctx, Step};
 use crate::backend::Call;
-use crate::client::selector_name;
+use crate::client::table;
 use crate::codes::{kIOReturnBadArgument, Code};
 use crate::fileops::FileOp;
-use rustkext::abi::{MethodShape, Selector, Stats, SELECTOR_COUNT};
-
-/// Largest struct IOKit passes inline; larger ones travel as memory descriptors.
-const INLINE_STRUCT_MAX: u32 = 4096;
-
-/// Counts that differ from `exact` but stay within IOKit's limits.
-fn wrong_counts(exact: u32, max: u32) -> Vec<u32> {
-    let mut v = vec![exact + 1];
-    if exact > 0 {
-        v.extend([exact - 1, 0]);
-    } else {
-        v.push(max);
-    }
-    v.sort_unstable();
-    v.dedup();
-    v
-}
-
-/// Every wrong shape of `exact`: one field wrong at a time.
-fn wrong_shapes(exact: MethodShape) -> Vec<MethodShape> {
-    let mut shapes = Vec::new();
-    for n in wrong_counts(exact.scalar_input_count, 16) {
-        shapes.push(MethodShape {
-            scalar_input_count: n,
-            ..exact
-        });
-    }
-    for n in wrong_counts(exact.struct_input_size, INLINE_STRUCT_MAX) {
-        shapes.push(MethodShape {
-            struct_input_size: n,
-            ..exact
-        });
-    }
-    for n in wrong_counts(exact.scalar_output_count, 16) {
-        shapes.push(MethodShape {
-            scalar_output_count: n,
-            ..exact
-        });
-    }
-    for n in wrong_counts(exact.struct_output_size, INLINE_STRUCT_MAX) {
-        shapes.push(MethodShape {
-            struct_output_size: n,
-            ..exact
-        });
-    }
-    shapes
-}
+use rustkext_abi::conformance::wrong_shapes;
+use rustkext_abi::{Shape, DESCRIBE, DESCRIBE_SHAPE};
+use rustkext_monitor_api::Stats;
 
 pub fn run(ctx: &Ctx<'_>) -> Step {
     let client = ctx.open()?;
@@ -66,25 +24,23 @@ pub fn run(ctx: &Ctx<'_>) -> Step {
         FileOp::RemoveDir(root),
     ];
     ctx.backend.file_ops(&ops).map_err(super::Stop::Fail)?;
-    let before = client.stats()?;
+    let before = client.get_stats()?;
     ensure!(
         before.events.iter().sum::<u64>() > 0,
         "no FILEOP event counted after file activity"
     );
 
     let mut cases = Vec::new();
-    for selector in Selector::ALL {
-        for shape in wrong_shapes(selector.shape()) {
-            cases.push((selector as u32, selector_name(selector).to_string(), shape));
+    let named = (0u32..).zip(table().iter().map(|e| (e.name, e.shape))).chain([(DESCRIBE, ("Describe", DESCRIBE_SHAPE))]);
+    for (selector, (name, exact)) in named {
+        for shape in wrong_shapes(exact) {
+            cases.push((selector, name.to_string(), shape));
         }
     }
-    for raw in [SELECTOR_COUNT, SELECTOR_COUNT + 1, 0x100, u32::MAX] {
-        cases.push((raw, format!("selector {raw:#x}"), MethodShape::default()));
-        cases.push((
-            raw,
-            format!("selector {raw:#x}"),
-            MethodShape::new(1, 0, 1, 0),
-        ));
+    let count = table().len() as u32;
+    for raw in [count, count + 1, 0x100, u32::MAX] {
+        cases.push((raw, format!("selector {raw:#x}"), Shape::default()));
+        cases.push((raw, format!("selector {raw:#x}"), Shape::new(1, 0, 1, 0)));
     }
 
     for (raw, what, shape) in &cases {
@@ -112,7 +68,7 @@ pub fn run(ctx: &Ctx<'_>) -> Step {
         }
     }
 
-    let after = client.stats()?;
+    let after = client.get_stats()?;
     unchanged(ctx, &before, &after)?;
     let pong = client.ping(7)?;
     ensure!(
@@ -149,11 +105,10 @@ mod tests {
 
     #[test]
     fn every_wrong_shape_differs_from_the_exact_one() {
-        for selector in Selector::ALL {
-            let exact = selector.shape();
-            let shapes = wrong_shapes(exact);
-            assert!(shapes.len() >= 8, "{selector:?}");
-            assert!(shapes.iter().all(|s| *s != exact));
+        for entry in table() {
+            let shapes = wrong_shapes(entry.shape);
+            assert!(shapes.len() >= 8, "{}", entry.name);
+            assert!(shapes.iter().all(|s| *s != entry.shape));
         }
     }
 }

@@ -2,13 +2,14 @@
 //! the client, and the count must drop.
 
 use super::{ensure, poll, Ctx, Step, Stop};
+use crate::client::ClientInfo;
 use std::time::{Duration, Instant};
 
 pub fn run(ctx: &Ctx<'_>) -> Step {
     let observer = ctx.open()?;
-    let base = observer.client_info()?.open_clients;
+    let base = ClientInfo::from(observer.get_client_info()?).open_clients;
     let holder = ctx.backend.spawn_holder().map_err(Stop::Fail)?;
-    let held = observer.client_info()?.open_clients;
+    let held = ClientInfo::from(observer.get_client_info()?).open_clients;
     if held != base + 1 {
         let _ = ctx.backend.kill_holder(holder);
         return Err(Stop::Fail(format!(
@@ -20,10 +21,10 @@ pub fn run(ctx: &Ctx<'_>) -> Step {
     ctx.backend.kill_holder(holder).map_err(Stop::Fail)?;
     let bound = ctx.opts.cleanup_bound;
     let dropped = poll(bound, Duration::from_millis(20), || {
-        let n = observer.client_info().ok()?.open_clients;
+        let n = observer.get_client_info().ok().map(ClientInfo::from)?.open_clients;
         (n == base).then_some(n)
     });
-    let now = observer.client_info()?.open_clients;
+    let now = ClientInfo::from(observer.get_client_info()?).open_clients;
     ensure!(
         dropped.is_some(),
         "open clients still {now} {bound:?} after the holder was killed (expected {base})"

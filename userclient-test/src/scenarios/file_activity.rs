@@ -2,9 +2,8 @@
 //! operations cause, and the path filter must count exactly the events under its prefix.
 
 use super::{ensure, Ctx, Step, Stop};
-use crate::client::FilterBuf;
 use crate::fileops::{self, FileEvent, FileOp};
-use rustkext::abi::{Stats, EVENT_SLOTS, EVENT_SLOT_OTHER, FILEOP_ACTION_FIRST};
+use rustkext_monitor_api::{PathPrefix, Stats, EVENT_SLOTS, EVENT_SLOT_OTHER, FILEOP_ACTION_FIRST};
 use std::path::Path;
 
 /// The Stats slot of a FILEOP action.
@@ -64,14 +63,14 @@ pub fn run(ctx: &Ctx<'_>) -> Step {
     let prefix = watched
         .to_str()
         .ok_or_else(|| Stop::Fail(format!("{} is not UTF-8", watched.display())))?;
-    client.set_filter(&FilterBuf::new(prefix).map_err(Stop::Fail)?)?;
+    client.set_path_filter(filter(prefix)?)?;
 
     let ops = fileops::plan(&root);
     let events: Vec<FileEvent> = ops.iter().flat_map(FileOp::events).collect();
-    let before = client.stats()?;
+    let before = client.get_stats()?;
     let done = ctx.backend.file_ops(&ops);
-    let after = client.stats()?;
-    let cleared = client.set_filter(&FilterBuf::new("").map_err(Stop::Fail)?);
+    let after = client.get_stats()?;
+    let cleared = client.set_path_filter(filter("")?);
     done.map_err(Stop::Fail)?;
     cleared?;
 
@@ -96,9 +95,9 @@ pub fn run(ctx: &Ctx<'_>) -> Step {
         FileOp::Delete(second.join("d")),
         FileOp::RemoveDir(second),
     ];
-    let before2 = client.stats()?;
+    let before2 = client.get_stats()?;
     ctx.backend.file_ops(&again).map_err(Stop::Fail)?;
-    let after2 = client.stats()?;
+    let after2 = client.get_stats()?;
     let matched2 = after2.filter_matched.wrapping_sub(before2.filter_matched);
     ensure!(
         matched2 == 0,
@@ -113,4 +112,9 @@ pub fn run(ctx: &Ctx<'_>) -> Step {
         want,
         events.len()
     ))
+}
+
+/// The SetPathFilter input for `prefix` (refused here as the kernel would: too long, a NUL).
+fn filter(prefix: &str) -> Result<PathPrefix<{ rustkext_monitor_api::PATH_FILTER_SIZE }>, Stop> {
+    PathPrefix::new(prefix.as_bytes()).map_err(|_| Stop::Fail(format!("path prefix {prefix:?} does not fit the filter")))
 }

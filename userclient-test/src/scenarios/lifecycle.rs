@@ -2,20 +2,19 @@
 
 use super::{ensure, Ctx, Step};
 use crate::backend::User;
-use crate::client::Client;
+use crate::client::{Client, ClientInfo, CONNECT_TYPE_DEFAULT};
 use crate::codes::{kIOReturnBadArgument, kIOReturnNoResources, kIOReturnSuccess, Code};
-use rustkext::abi::{
-    ABI_VERSION_MAJOR, ABI_VERSION_MINOR, ABI_VERSION_PATCH, ADMIN_RESERVED_CLIENTS,
-    CONNECT_TYPE_DEFAULT, MAX_CLIENTS, STATS_SIZE, STATS_VERSION,
-};
+use rustkext::lifecycle::ADMIN_RESERVED_CLIENTS;
+use rustkext::settings::MAX_CLIENTS;
+use rustkext_monitor_api::{ABI_VERSION, STATS_SIZE, STATS_VERSION};
 use std::collections::HashSet;
 
 pub fn open_close(ctx: &Ctx<'_>) -> Step {
     let observer = ctx.open()?;
-    let base = observer.client_info()?;
+    let base = ClientInfo::from(observer.get_client_info()?);
 
     let client = ctx.open()?;
-    let info = client.client_info()?;
+    let info = ClientInfo::from(client.get_client_info()?);
     ensure!(
         info.client_id != 0 && info.client_id != base.client_id,
         "client id {} (observer {})",
@@ -30,8 +29,8 @@ pub fn open_close(ctx: &Ctx<'_>) -> Step {
     );
     ensure!(!info.unload_pending, "unload pending on a fresh client");
 
-    let version = client.version()?;
-    let ours = (ABI_VERSION_MAJOR, ABI_VERSION_MINOR, ABI_VERSION_PATCH);
+    let version = client.get_version()?;
+    let ours = ABI_VERSION;
     ensure!(
         version == ours,
         "driver ABI {version:?}, harness ABI {ours:?}"
@@ -43,7 +42,7 @@ pub fn open_close(ctx: &Ctx<'_>) -> Step {
         wrapped == 0,
         "Ping(u64::MAX) answered {wrapped}, expected 0 (wrapping)"
     );
-    let stats = client.stats()?;
+    let stats = client.get_stats()?;
     ensure!(
         stats.version == STATS_VERSION && stats.size as usize == STATS_SIZE,
         "Stats version {} size {}, expected {STATS_VERSION} and {STATS_SIZE}",
@@ -57,7 +56,7 @@ pub fn open_close(ctx: &Ctx<'_>) -> Step {
         "IOServiceClose answered {}",
         Code(closed)
     );
-    let after = observer.client_info()?;
+    let after = ClientInfo::from(observer.get_client_info()?);
     ensure!(
         after.open_clients == base.open_clients,
         "open clients {} after close, {} before",
@@ -78,7 +77,7 @@ pub fn open_close(ctx: &Ctx<'_>) -> Step {
             Code(kIOReturnBadArgument)
         ),
     }
-    let last = observer.client_info()?;
+    let last = ClientInfo::from(observer.get_client_info()?);
     ensure!(
         last.open_clients == base.open_clients,
         "a refused open changed the client count to {}",
@@ -86,13 +85,13 @@ pub fn open_close(ctx: &Ctx<'_>) -> Step {
     );
     Ok(format!(
         "client {} opened and closed (open clients {} -> {} -> {}), ABI {}.{}.{}, Ping 41 -> 42, connection type {other_type} refused",
-        info.client_id, base.open_clients, info.open_clients, after.open_clients, version.0, version.1, version.2
+        info.client_id, base.open_clients, info.open_clients, after.open_clients, version[0], version[1], version[2]
     ))
 }
 
 pub fn many_clients(ctx: &Ctx<'_>) -> Step {
     let observer = ctx.open()?;
-    let base = observer.client_info()?;
+    let base = ClientInfo::from(observer.get_client_info()?);
     // Administrators may take ADMIN_RESERVED_CLIENTS slots nobody else can.
     let most = match ctx.backend.is_admin() {
         true => MAX_CLIENTS + ADMIN_RESERVED_CLIENTS,
@@ -108,7 +107,7 @@ pub fn many_clients(ctx: &Ctx<'_>) -> Step {
         );
         match ctx.open() {
             Ok(c) => {
-                let id = c.client_info()?.client_id;
+                let id = ClientInfo::from(c.get_client_info()?).client_id;
                 ensure!(ids.insert(id), "client id {id} given twice");
                 clients.push(c);
             }
@@ -121,7 +120,7 @@ pub fn many_clients(ctx: &Ctx<'_>) -> Step {
         clients.len() + 1,
         Code(kIOReturnNoResources)
     );
-    let full = observer.client_info()?;
+    let full = ClientInfo::from(observer.get_client_info()?);
     let capacity = full.open_clients;
     ensure!(
         capacity == base.open_clients + clients.len() as u64,
@@ -146,7 +145,7 @@ pub fn many_clients(ctx: &Ctx<'_>) -> Step {
             Code(code)
         );
     }
-    let end = observer.client_info()?;
+    let end = ClientInfo::from(observer.get_client_info()?);
     ensure!(
         end.open_clients == base.open_clients,
         "{} clients open after closing all, {} before",

@@ -61,6 +61,12 @@ impl From<Refused> for Stop {
     }
 }
 
+impl From<rustkext_abi::client::Error> for Stop {
+    fn from(e: rustkext_abi::client::Error) -> Stop {
+        Refused::from(e).into()
+    }
+}
+
 /// A scenario's result: why it passed, or why it stopped.
 pub type Step<T = String> = Result<T, Stop>;
 

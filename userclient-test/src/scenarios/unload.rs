@@ -3,6 +3,7 @@
 
 use super::{ensure, poll, Ctx, Step, Stop};
 use crate::backend::{UnloadAnswer, User};
+use crate::client::ClientInfo;
 use crate::codes::{kIOReturnNotPermitted, kIOReturnNotPrivileged, kIOReturnUnsupported, Code};
 use std::time::Duration;
 
@@ -54,7 +55,7 @@ pub fn refused(ctx: &Ctx<'_>) -> Step {
         first.ping(99)? == 100,
         "Ping after the refused unload answered wrongly"
     );
-    let info = second.client_info()?;
+    let info = ClientInfo::from(second.get_client_info()?);
     ensure!(
         info.unload_pending,
         "GetClientInfo does not report the pending unload"
@@ -74,12 +75,12 @@ pub fn refused(ctx: &Ctx<'_>) -> Step {
     // Root is never locked out: it opens while the unload is pending, and cancels it.
     let root = ctx.open()?;
     ensure!(
-        root.client_info()?.unload_pending,
+        ClientInfo::from(root.get_client_info()?).unload_pending,
         "the administrator's client does not see the pending unload"
     );
     root.cancel_unload()?;
     ensure!(
-        !second.client_info()?.unload_pending,
+        !ClientInfo::from(second.get_client_info()?).unload_pending,
         "CancelUnload left the unload pending"
     );
     let third = ctx.open()?;
@@ -98,14 +99,14 @@ pub fn refused(ctx: &Ctx<'_>) -> Step {
 pub fn autounload(ctx: &Ctx<'_>) -> Step {
     ctx.require_admin()?;
     let last = ctx.open()?;
-    let others = last.client_info()?.open_clients.saturating_sub(1);
+    let others = ClientInfo::from(last.get_client_info()?).open_clients.saturating_sub(1);
     ensure!(
         others == 0,
         "{others} other clients are open; close them (hold-open, other tools) first"
     );
     refused_unload(ctx)?;
     ensure!(
-        last.client_info()?.unload_pending,
+        ClientInfo::from(last.get_client_info()?).unload_pending,
         "GetClientInfo does not report the pending unload"
     );
 

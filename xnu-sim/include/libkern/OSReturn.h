@@ -10,5 +10,7 @@ typedef kern_return_t OSReturn;
 #define kOSKextReturnNotFound ((OSReturn)0xdc008006)
 #define kOSKextReturnStartStopError ((OSReturn)0xdc008017)
 #define kOSKextReturnInUse ((OSReturn)0xdc008018)
+/* <libkern/c++/OSMetaClass.h>: libkern_metaclass_err(10), a class name already registered. */
+#define kOSMetaClassDuplicateClass ((OSReturn)0xdc00400a)
 
 #endif

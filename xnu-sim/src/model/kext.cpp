@@ -1,8 +1,10 @@
 /*
  * Kexts (KERNEL-FACTS.md "Unload", libkern/c++/OSKext.cpp, iokit/Kernel/IOCatalogue.cpp).
  *
- * Load (OSKext::load): map the code, run the module start routine (kmod_info name = the bundle
- * id, as OSKext overwrites it from the plist), enable autounload for a kext with an IOService
+ * Load (OSKext::load): refuse a kext one of whose class names a loaded kext already has
+ * (OSMetaClass::postModLoad: "Kext %s class %s is a duplicate", kOSMetaClassDuplicateClass; the
+ * class namespace is global), map the code, run the module start routine (kmod_info name = the
+ * bundle id, as OSKext overwrites it from the plist), enable autounload for a kext with an IOService
  * subclass, then sendPersonalitiesToCatalog, which starts matching on IOResources (catalogue.cpp).
  * Loading a loaded kext sends its personalities again and rematches.
  *
@@ -131,6 +133,30 @@ const char *ioServiceSubclass(const Kext &kext)
     return nullptr;
 }
 
+/* The class of the kext's module whose name a class of another loaded kext already has (and
+ * that kext), or NULL. */
+const char *duplicateClass(const Kext &kext, std::string *owner)
+{
+    for (const OSMetaClass *meta = OSMetaClass::xsimFirst(); meta; meta = meta->xsimNext()) {
+        if (!isClassOf(meta, kext)) {
+            continue;
+        }
+        for (const auto &entry : sKexts) {
+            const Kext &other = entry.second;
+            if (&other == &kext || !other.loaded) {
+                continue;
+            }
+            for (const OSMetaClass *m = OSMetaClass::xsimFirst(); m; m = m->xsimNext()) {
+                if (isClassOf(m, other) && strcmp(m->getClassName(), meta->getClassName()) == 0) {
+                    *owner = other.bundleID;
+                    return meta->getClassName();
+                }
+            }
+        }
+    }
+    return nullptr;
+}
+
 void sendPersonalitiesToCatalog(const Kext &kext)
 {
     for (const Personality &p : kext.personalities) {
@@ -146,6 +172,20 @@ int32_t loadKext(Kext &kext, const char *why)
     if (kext.loaded) {
         sendPersonalitiesToCatalog(kext);
         return kOSReturnSuccess;
+    }
+    /* OSKext::start -> OSRuntimeInitializeCPP -> OSMetaClass::postModLoad: the kext's classes are
+     * registered by name, and a name a loaded kext already registered refuses them all
+     * (kOSMetaClassDuplicateClass): OSRuntimeFinalizeCPP, no module start, the load fails and the
+     * code goes. Checked before mapping here: in the model the duplicate's code can be the very
+     * module already mapped (the same kext under a second bundle id). */
+    std::string owner;
+    if (const char *duplicate = duplicateClass(kext, &owner)) {
+        IOLog("OSMetaClass: Kext %s class %s is a duplicate;kext %s already has a class by that name.\n",
+              kext.bundleID.c_str(), duplicate, owner.c_str());
+        IOLog("Kext %s start failed (result 0x%x).\n", kext.bundleID.c_str(),
+              (unsigned)kOSMetaClassDuplicateClass);
+        xsim_count("kext.duplicate_class_refused");
+        return kOSMetaClassDuplicateClass;
     }
     xsim_module_map(kext.module);
     snprintf(kext.info.name, sizeof(kext.info.name), "%s", kext.bundleID.c_str());

@@ -1,37 +1,27 @@
 /*
- * The code modules linked into the simulator: the RustKext shim (shim-cpp/, module "rustkext")
- * and the test-only fallback kext (tests/fixtures/, module "xnusim.fallback"), and whether each
- * one's code is mapped. xnu maps a kext's code in OSKext::load and unmaps it at the end of
- * OSKext::unload (after the module stop routine and OSRuntimeFinalizeCPP); a call through a
- * pointer into it after that is a kernel panic, which the model reports as a violation.
+ * The kext code modules linked into the simulator, and whether each one's code is mapped. Every
+ * kext archive carries xnu-sim's registrar (kext/registrar.cpp), whose static constructor
+ * registers its module here: the test-only fallback kext (module "xnusim.fallback") and every kext
+ * built with the framework that the test binary links (module = its bundle id). xnu maps a kext's
+ * code in OSKext::load and unmaps it at the end of OSKext::unload (after the module stop routine
+ * and OSRuntimeFinalizeCPP); a call through a pointer into it after that is a kernel panic, which
+ * the model reports as a violation.
  */
 #include <atomic>
 #include <cstring>
 
 #include "modules.hpp"
+#include "registrar.h"
 #include "sim.hpp"
-
-extern "C" kern_return_t org_rustkext_module_start(kmod_info_t *, void *);
-extern "C" kern_return_t org_rustkext_module_stop(kmod_info_t *, void *);
-extern "C" kern_return_t xnusim_fallback_module_start(kmod_info_t *, void *);
-extern "C" kern_return_t xnusim_fallback_module_stop(kmod_info_t *, void *);
-
-/* Defined by the linker for the sections build.rs names. */
-extern "C" const char __start_xsim_text_rustkext[];
-extern "C" const char __stop_xsim_text_rustkext[];
-extern "C" const char __start_xsim_text_xnusim_fallback[];
-extern "C" const char __stop_xsim_text_xnusim_fallback[];
 
 namespace {
 
-const unsigned kModules = 2;
+const unsigned kMaxModules = 16;
 
-xsim_module sModules[kModules] = {
-    {"rustkext", org_rustkext_module_start, org_rustkext_module_stop, __start_xsim_text_rustkext,
-     __stop_xsim_text_rustkext, 0},
-    {"xnusim.fallback", xnusim_fallback_module_start, xnusim_fallback_module_stop,
-     __start_xsim_text_xnusim_fallback, __stop_xsim_text_xnusim_fallback, 1},
-};
+/* Zero-initialized (constant initialization): registrars run from static constructors, in any
+ * order relative to this file's. */
+xsim_module sModules[kMaxModules];
+unsigned sModuleCount;
 
 struct ModuleState {
     std::atomic<bool> mapped{false};
@@ -39,15 +29,28 @@ struct ModuleState {
     std::atomic<int> inFlight{0};
 };
 
-ModuleState sState[kModules];
+ModuleState sState[kMaxModules];
 
 } // namespace
 
+extern "C" void xsim_module_register(const char *name, kmod_start_func_t *start, kmod_stop_func_t *stop,
+                                     const char *codeStart, const char *codeEnd)
+{
+    if (xsim_find_module(name)) {
+        xsim_violation("two kext modules named %s linked into one simulator", name);
+    }
+    if (sModuleCount == kMaxModules) {
+        xsim_unmodelled("more than 16 kext modules linked into one simulator");
+    }
+    sModules[sModuleCount] = {name, start, stop, codeStart, codeEnd, sModuleCount};
+    sModuleCount++;
+}
+
 const xsim_module *xsim_find_module(const char *name)
 {
-    for (const xsim_module &module : sModules) {
-        if (name && strcmp(module.name, name) == 0) {
-            return &module;
+    for (unsigned i = 0; i < sModuleCount; i++) {
+        if (name && strcmp(sModules[i].name, name) == 0) {
+            return &sModules[i];
         }
     }
     return nullptr;
@@ -58,7 +61,8 @@ const xsim_module *xsim_module_named(const char *name) { return xsim_find_module
 const xsim_module *xsim_module_of_code(const void *address)
 {
     const char *p = static_cast<const char *>(address);
-    for (const xsim_module &module : sModules) {
+    for (unsigned i = 0; i < sModuleCount; i++) {
+        const xsim_module &module = sModules[i];
         if (module.codeStart < module.codeEnd && p >= module.codeStart && p < module.codeEnd) {
             return &module;
         }

@@ -453,10 +453,14 @@ extern "C" int32_t xsim_call(uint64_t id, uint32_t selector, const uint64_t *sca
     }
     uint64_t scalarsIn[kScalarMax] = {};
     memcpy(scalarsIn, scalarIn, scalarInCount * sizeof(uint64_t));
-    uint64_t scalarsOut[kScalarMax] = {};
+    /* The reply's buffers are not zeroed by MIG; here they hold a pattern, so that a refused call
+     * that wrote them anyway is seen (counted: the reply discards them, a client never sees it). */
+    const unsigned char kUnwritten = 0xa5;
+    uint64_t scalarsOut[kScalarMax];
+    memset(scalarsOut, kUnwritten, sizeof(scalarsOut));
     std::vector<unsigned char> structInCopy((const unsigned char *)structIn,
                                             (const unsigned char *)structIn + structInSize);
-    std::vector<unsigned char> structOutBuffer(*structOutSize);
+    std::vector<unsigned char> structOutBuffer(*structOutSize, kUnwritten);
 
     IOExternalMethodArguments args = {};
     args.version = kIOExternalMethodArgumentsCurrentVersion;
@@ -507,6 +511,19 @@ extern "C" int32_t xsim_call(uint64_t id, uint32_t selector, const uint64_t *sca
     OSSafeReleaseNULL(args.structureInputDescriptor);
     OSSafeReleaseNULL(args.structureOutputDescriptor);
     if (result != kIOReturnSuccess) {
+        bool written = false;
+        for (uint32_t i = 0; i < kScalarMax; i++) {
+            uint64_t unwritten;
+            memset(&unwritten, kUnwritten, sizeof(unwritten));
+            written |= scalarsOut[i] != unwritten;
+        }
+        for (unsigned char b : structOutBuffer) {
+            written |= b != kUnwritten;
+        }
+        xsim_count("externalMethod.refused");
+        if (written) {
+            xsim_count("externalMethod.refused_wrote_outputs");
+        }
         return result; /* a MIG error reply carries no out data */
     }
     uint32_t scalarsWritten = args.scalarOutputCount;

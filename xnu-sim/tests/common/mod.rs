@@ -1,21 +1,112 @@
-//! Helpers shared by the scenario tests: names, selectors, small call wrappers, and the macro
-//! that runs a scenario under both flavours of xnu.
+//! Helpers shared by the scenario tests: the file-activity monitor (the kext the scenarios run,
+//! linked from its glue crate), its selectors, small call wrappers, and the macro that runs a
+//! scenario under both flavours of xnu.
 #![allow(dead_code)]
 
 use std::time::Duration;
 
 #[allow(unused_imports)]
-pub use rustkext::abi::{Selector, Stats, PATH_FILTER_SIZE, STATS_SIZE};
+pub use rustkext_monitor_api::{Stats, PATH_FILTER_SIZE, STATS_SIZE};
 pub use xnu_sim::codes::*;
 #[allow(unused_imports)]
 pub use xnu_sim::{
-    fileop, CallOutput, Connection, Desktop, Flavor, Kernel, KextSpec, Property, TaskId, Violation,
-    ViolationKind,
+    fileop, CallOutput, Connection, Desktop, Flavor, KernReturn, Kernel, KextSpec, Property, TaskId,
+    Violation, ViolationKind,
 };
 
-pub const SERVICE: &str = "org_rustkext_Service";
-pub const CLIENT: &str = "org_rustkext_UserClient";
-pub const BUNDLE: &str = rustkext::abi::DEFAULT_BUNDLE_ID;
+/// The monitor's identity, from its rustkext.toml (through its glue crate).
+pub const MONITOR: rustkext::Identity = rustkext_monitor_kext::IDENTITY;
+pub const SERVICE: &str = MONITOR.service_class;
+pub const CLIENT: &str = MONITOR.user_client_class;
+pub const BUNDLE: &str = MONITOR.bundle_id;
+/// The monitor's code module (its shim and registrar, linked into every test binary here).
+pub const MODULE: &str = MONITOR.bundle_id;
+
+/// The monitor as `kextload` sees it: its generated Info.plist, running its module.
+pub fn monitor() -> KextSpec {
+    KextSpec::from_info_plist(MONITOR.info_plist, MODULE).expect("the monitor's Info.plist")
+}
+
+/// The monitor's selectors, for the scenarios (the interface's table is the fact: `shape`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Selector {
+    Ping = 0,
+    GetVersion = 1,
+    GetStats = 2,
+    ResetStats = 3,
+    SetPathFilter = 4,
+    GetClientInfo = 5,
+    CancelUnload = 6,
+}
+
+/// Selectors past the table (the first number outside it).
+pub const SELECTOR_COUNT: u32 = 7;
+
+impl Selector {
+    pub const ALL: [Selector; 7] = [
+        Selector::Ping,
+        Selector::GetVersion,
+        Selector::GetStats,
+        Selector::ResetStats,
+        Selector::SetPathFilter,
+        Selector::GetClientInfo,
+        Selector::CancelUnload,
+    ];
+
+    fn entry(self) -> rustkext::abi::Entry {
+        use rustkext::abi::Interface;
+        let table = <dyn rustkext_monitor_api::Monitor as Interface>::TABLE;
+        assert_eq!(table.len() as u32, SELECTOR_COUNT);
+        table[self as usize]
+    }
+
+    /// Its shape, from the generated table.
+    pub fn shape(self) -> rustkext::abi::Shape {
+        self.entry().shape
+    }
+
+    /// Whether a non-administrator is refused under the default personality.
+    pub fn requires_admin(self) -> bool {
+        self.entry().privilege != rustkext::abi::Privilege::Anyone
+    }
+}
+
+/// What the scenarios do with the monitor, as the old monitor-only kernel API did.
+pub trait MonitorKernel {
+    /// `kextload` of the monitor with its generated Info.plist.
+    fn load_kext(&self) -> Result<(), KernReturn>;
+    /// The same with personality properties overridden (e.g. `RustKextMaxClients`).
+    fn load_kext_with(&self, overrides: &[(&str, Property)]) -> Result<(), KernReturn>;
+    /// `kextunload` of the monitor.
+    fn request_unload(&self) -> KernReturn;
+    /// Whether the monitor is loaded.
+    fn kext_loaded(&self) -> bool;
+    /// Live services of the monitor.
+    fn service_count(&self) -> u32;
+    /// `IOServiceOpen` of the monitor's service.
+    fn open(&self, t: TaskId, connect_type: u32) -> Result<Connection, i32>;
+}
+
+impl MonitorKernel for Kernel {
+    fn load_kext(&self) -> Result<(), KernReturn> {
+        self.load_kext_with(&[])
+    }
+    fn load_kext_with(&self, overrides: &[(&str, Property)]) -> Result<(), KernReturn> {
+        self.load_spec(&monitor().with_overrides(overrides))
+    }
+    fn request_unload(&self) -> KernReturn {
+        self.unload_bundle(BUNDLE)
+    }
+    fn kext_loaded(&self) -> bool {
+        self.bundle_loaded(BUNDLE)
+    }
+    fn service_count(&self) -> u32 {
+        self.bundle_service_count(BUNDLE)
+    }
+    fn open(&self, t: TaskId, connect_type: u32) -> Result<Connection, i32> {
+        self.open_service(t, SERVICE, connect_type)
+    }
+}
 pub const ROOT: u32 = 0;
 pub const USER: u32 = 501;
 pub const QUIET: Duration = Duration::from_secs(30);

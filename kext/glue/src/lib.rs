@@ -1,0 +1,8 @@
+//! The file-activity monitor as a kext: the whole glue is one call.
+#![no_std]
+
+rustkext::export! {
+    driver: rustkext_monitor::MonitorDriver = rustkext_monitor::MonitorDriver::new(),
+    interface: rustkext_monitor_api::Monitor,
+    listens: [FileOp],
+}

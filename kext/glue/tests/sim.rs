@@ -1,0 +1,61 @@
+//! The monitor on xnu-sim through its generated client and the framework's conformance suite.
+
+use rustkext::abi::client::Error;
+use rustkext::abi::Interface;
+use rustkext_monitor_api::{Monitor, MonitorClient, PathPrefix, ABI_VERSION, STATS_SIZE};
+use rustkext_monitor_kext::IDENTITY;
+use rustkext_sim::{connect, ROOT, USER};
+use xnu_sim::codes::*;
+use xnu_sim::{Desktop, FileopArg, Kernel};
+
+fn boot() -> Kernel {
+    let k = Kernel::boot();
+    k.set_desktop(Desktop::Off);
+    rustkext_sim::load(&k, &IDENTITY).unwrap();
+    k
+}
+
+#[test]
+fn the_generated_client_finds_the_configured_class_and_checks_the_fingerprint() {
+    let k = boot();
+    assert_eq!(<dyn Monitor>::SERVICE_CLASS, "org_rustkext_Service");
+    assert_eq!(IDENTITY.service_class, "org_rustkext_Service");
+    let root = MonitorClient::open(connect(&k, &IDENTITY, ROOT).unwrap()).unwrap();
+    assert_eq!(root.ping(41), Ok(42));
+    assert_eq!(root.get_version(), Ok(ABI_VERSION));
+    root.set_path_filter(PathPrefix::new(b"/watched/").unwrap()).unwrap();
+    k.fileop(1, FileopArg::Value(0), FileopArg::Path("/watched/a"), 0, 0);
+    k.fileop(1, FileopArg::Value(0), FileopArg::Path("/elsewhere"), 0, 0);
+    let stats = root.get_stats().unwrap();
+    assert_eq!((stats.events[0], stats.filter_matched, stats.size as usize), (2, 1, STATS_SIZE));
+    root.reset_stats().unwrap();
+    assert_eq!(root.get_stats().unwrap().events[0], 0);
+    let [id, open, pending] = root.get_client_info().unwrap();
+    assert!(id != 0 && open == 1 && pending == 0);
+
+    let user = MonitorClient::open(connect(&k, &IDENTITY, USER).unwrap()).unwrap();
+    assert_eq!(user.get_stats(), Err(Error::Refused { method: "GetStats", code: KIO_RETURN_NOT_PRIVILEGED }));
+    assert_eq!(user.cancel_unload().unwrap_err().code(), Some(KIO_RETURN_NOT_PRIVILEGED));
+    assert_eq!(root.cancel_unload(), Ok(()));
+}
+
+#[test]
+fn describe_answers_the_fingerprint_and_count() {
+    let k = boot();
+    let conn = connect(&k, &IDENTITY, USER).unwrap();
+    let answer = rustkext::abi::client::describe(&conn).unwrap();
+    assert_eq!(answer, [<dyn Monitor as Interface>::FINGERPRINT, 7]);
+}
+
+#[test]
+fn the_generated_adversarial_suite_passes() {
+    let k = boot();
+    let report = rustkext_sim::conformance::<dyn Monitor>(&k, &IDENTITY).unwrap();
+    // Every wrong shape of the 7 selectors and DESCRIBE, 12 unknown selectors, 4 privileged
+    // methods to a user.
+    assert_eq!(report.refused, 108, "{report:?}");
+    assert_eq!(report.queries_compared, 4, "Ping, GetVersion, GetStats, GetClientInfo");
+    assert!(report.outputs_checked);
+    assert_eq!(k.counter("externalMethod.refused_wrote_outputs"), 0);
+    assert!(k.counter("externalMethod.refused") as usize >= report.refused);
+}
