@@ -103,4 +103,21 @@ if [ "$(uname -s)" = Linux ]; then
         --no-default-features -Zbuild-std=std,panic_abort --target x86_64-apple-darwin
 fi
 
+# ---- the scaffold: a new kext, built and tested as its author would ----
+step "scaffold: rustkext new com.example.OpenWatch into a temporary directory; its build.sh (kernel objects for x86_64 and arm64e, checked), its tests on xnu-sim (generated conformance and adversarial suite), clippy, its CLI"
+# Shares the kernel and host target directories: the framework's crates and the standard library
+# are built once (the scaffold copies Cargo.lock, so the versions match).
+scaffold=$(mktemp -d "${TMPDIR:-/tmp}/rustkext-scaffold.XXXXXX")
+trap 'rm -rf "$scaffold"' EXIT
+scripts/rustkext.sh new com.example.OpenWatch "$scaffold/openwatch"
+"$scaffold/openwatch/build.sh"
+(
+    cd "$scaffold/openwatch"
+    export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+    cargo test -p openwatch-driver -p openwatch-api
+    cargo test -p openwatch-kext
+    cargo clippy -q --all-targets -- -D warnings
+    cargo run -q -p openwatch-cli -- status
+)
+
 step "all test suites passed"
