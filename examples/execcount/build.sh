@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Builds ExecCount with the framework's build (../../build.sh): on Linux the kernel objects
+# for x86_64 and arm64e, checked (tools/kext-check), and with KERNEL_HEADERS the x86_64 kext; on
+# macOS the universal kext. Output: build/.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+framework=../..
+case $framework in /*) ;; *) framework=$here/$framework ;; esac
+exec "$framework/build.sh" "$here"

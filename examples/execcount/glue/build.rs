@@ -1,0 +1,3 @@
+fn main() {
+    rustkext_build::glue_crate()
+}
