@@ -22,9 +22,14 @@ step "loom model checks of the callback gate, the unload policy (framework) and 
 # seeded bug tried (README) in seconds; 4 takes about 90 s more.
 RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom" \
     cargo test -p rustkext -p rustkext-monitor --release --test loom_gate --test loom_lifecycle --test loom_filter
-step "clippy with the kernel lints (framework, monitor), and the benchmark builds"
+step "examples/execcount (the second example): its build.sh (kernel objects for x86_64 and arm64e, checked), its tests on xnu-sim (generated conformance suite)"
+examples/execcount/build.sh
+cargo test -p execcount-driver -p execcount-api
+cargo test -p execcount-kext
+step "clippy with the kernel lints (framework, monitor, execcount), and the benchmark builds"
 cargo clippy -q -p rustkext -p rustkext-abi -p rustkext-macros -p rustkext-build -p rustkext-sim \
-    -p rustkext-monitor -p rustkext-monitor-api -p rustkext-monitor-kext --all-targets -- -D warnings
+    -p rustkext-monitor -p rustkext-monitor-api -p rustkext-monitor-kext \
+    -p execcount-api -p execcount-driver -p execcount-kext -p execcount-cli --all-targets -- -D warnings
 cargo bench -q -p rustkext-monitor --no-run
 
 # ---- ffi (ffi/): generated bindings ----

@@ -47,8 +47,8 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Status => client.events().map(|n| {
-            println!("{} ({}): loaded, service {}, {n} events", IDENTITY.name, IDENTITY.bundle_id, IDENTITY.service_class)
+        Command::Status => client.exec_count().map(|n| {
+            println!("{} ({}): loaded, service {}, {n} execs", IDENTITY.name, IDENTITY.bundle_id, IDENTITY.service_class)
         }),
         Command::Ping { value } => client.ping(value).map(|answer| println!("Ping({value}) = {answer}")),
     };
