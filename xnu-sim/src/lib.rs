@@ -19,12 +19,14 @@
 mod ffi;
 pub mod kext;
 pub mod plist;
+mod ports;
 
 use std::ffi::{c_char, CString};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 pub use kext::{KextSpec, Personality, Property};
+pub use ports::ObjectPort;
 
 // The shim's objects call rk_* in this rlib: make sure it is linked.
 use rustkext as _;
