@@ -1,4 +1,6 @@
-//! The real kernel, through IOKit.framework (macOS only).
+//! The kernel through IOKit.framework: the running one on macOS; elsewhere the same calls reach
+//! the IOKitLib stand-in and a simulated kernel in its own process (`sys`, the only place that
+//! differs).
 //!
 //! The service handle from `IOServiceGetMatchingService` is released right after `IOServiceOpen`:
 //! a held handle keeps the service object alive, and a live object keeps the kext from unloading.
@@ -7,15 +9,9 @@
 
 use crate::backend::{Backend, Call, CallOutput, Connection, Holder, UnloadAnswer, User};
 use crate::codes::{kIOReturnNoMemory, kIOReturnNotFound, kIOReturnSuccess, IOReturn};
-use crate::fileops::{self, FileOp};
+use crate::fileops::FileOp;
 use crate::kextctl;
 use crate::wait::poll;
-use io_kit_sys::types::{io_connect_t, io_service_t};
-use io_kit_sys::{
-    kIOMasterPortDefault, IOConnectCallMethod, IOObjectRelease, IOServiceClose,
-    IOServiceGetMatchingService, IOServiceMatching, IOServiceOpen,
-};
-use mach2::traps::mach_task_self;
 use rustkext::abi::SERVICE_CLASS;
 use std::collections::HashMap;
 use std::ffi::{c_void, CString};
@@ -25,6 +21,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
+use sys::{
+    io_connect_t, io_service_t, kIOMasterPortDefault, mach_task_self, IOConnectCallMethod,
+    IOObjectRelease, IOServiceClose, IOServiceGetMatchingService, IOServiceMatching, IOServiceOpen,
+};
+
+pub mod sys;
 
 /// How long a holder may take to report its open connection.
 const HOLDER_START_BOUND: Duration = Duration::from_secs(10);
@@ -277,6 +279,6 @@ impl Backend for IoKitBackend {
     }
 
     fn file_ops(&self, ops: &[FileOp]) -> Result<(), String> {
-        fileops::perform_all(ops)
+        sys::perform_file_ops(ops)
     }
 }
