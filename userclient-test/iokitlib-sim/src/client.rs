@@ -141,8 +141,12 @@ pub fn spawn_server(exe: &Path, args: &[&str]) -> Result<Handshake, String> {
         .spawn()
         .map_err(|e| format!("starting the simulated kernel ({}): {e}", exe.display()))?;
     let stdout = child.stdout.take().ok_or("the server has no stdout")?;
-    read_handshake(BufReader::new(stdout))
-        .map_err(|e| format!("the simulated kernel ({}) did not start: {e}", exe.display()))
+    read_handshake(BufReader::new(stdout)).map_err(|e| {
+        format!(
+            "the simulated kernel ({}) did not start: {e}",
+            exe.display()
+        )
+    })
 }
 
 /// What the server prints when it is ready: `XNU_SIM_SOCKET=…`, `XNU_SIM_TOOLS=…`, `READY`.

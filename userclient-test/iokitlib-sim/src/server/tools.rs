@@ -119,48 +119,51 @@ fn usage(tool: &str, form: &str) -> Output {
 }
 
 fn unload(kernel: &Kernel, bundle_id: &str, euid: u32) -> Output {
-    let mut kernel_lines = Vec::new();
-    let code = if euid != 0 {
+    if euid != 0 {
         // The kext request needs the host privilege port, which only root gets.
-        KOS_KEXT_RETURN_NOT_PRIVILEGED
-    } else {
-        let code = kernel.unload_bundle(bundle_id);
-        match code {
-            0 => {}
-            KIO_RETURN_UNSUPPORTED => kernel_lines.push(format!(
-                "Can't remove kext {bundle_id}; services failed to terminate - {:#x}.",
-                code as u32
-            )),
-            KOS_KEXT_RETURN_NOT_FOUND => {
-                kernel_lines.push(format!("Kext {bundle_id} not found for unload request."))
-            }
-            KOS_KEXT_RETURN_IN_USE => {
+        return unload_output(bundle_id, KOS_KEXT_RETURN_NOT_PRIVILEGED, &[]);
+    }
+    let code = kernel.unload_bundle(bundle_id);
+    let instances: Vec<(&str, u32)> = [SERVICE_CLASS, USER_CLIENT_CLASS]
+        .into_iter()
+        .map(|class| (class, kernel.instance_count(class)))
+        .collect();
+    unload_output(bundle_id, code, &instances)
+}
+
+/// What the unload tools print for the kernel's answer `code` (`instances`: the kext's classes
+/// and their live instances, listed when the kernel refused because of them).
+pub fn unload_output(bundle_id: &str, code: i32, instances: &[(&str, u32)]) -> Output {
+    if code == 0 {
+        return Output::default();
+    }
+    let mut kernel_lines = Vec::new();
+    match code {
+        KOS_KEXT_RETURN_NOT_PRIVILEGED => {}
+        KIO_RETURN_UNSUPPORTED => kernel_lines.push(format!(
+            "Can't remove kext {bundle_id}; services failed to terminate - {:#x}.",
+            code as u32
+        )),
+        KOS_KEXT_RETURN_NOT_FOUND => {
+            kernel_lines.push(format!("Kext {bundle_id} not found for unload request."))
+        }
+        _ => {
+            if code == KOS_KEXT_RETURN_IN_USE {
                 kernel_lines.push(format!(
                     "Can't unload kext {bundle_id}; classes have instances:"
                 ));
-                for class in [SERVICE_CLASS, USER_CLIENT_CLASS] {
-                    let n = kernel.instance_count(class);
-                    if n > 0 {
-                        kernel_lines.push(format!(
-                            "    Kext {bundle_id} class {class} has {n} instance{}.",
-                            if n == 1 { "" } else { "s" }
-                        ));
-                    }
+                for (class, n) in instances.iter().filter(|(_, n)| *n > 0) {
+                    kernel_lines.push(format!(
+                        "    Kext {bundle_id} class {class} has {n} instance{}.",
+                        if *n == 1 { "" } else { "s" }
+                    ));
                 }
-                kernel_lines.push(format!(
-                    "Can't remove kext {bundle_id}; kext failed to unload - {:#x}.",
-                    code as u32
-                ));
             }
-            other => kernel_lines.push(format!(
+            kernel_lines.push(format!(
                 "Can't remove kext {bundle_id}; kext failed to unload - {:#x}.",
-                other as u32
-            )),
+                code as u32
+            ));
         }
-        code
-    };
-    if code == 0 {
-        return Output::default();
     }
     let mut stderr: String = kernel_lines
         .iter()
@@ -214,6 +217,40 @@ mod tests {
         );
         assert_eq!(bundle_option(&["-c", "x"], &["-b"]), None);
         assert_eq!(bundle_option(&["-b"], &["-b"]), None);
+    }
+
+    #[test]
+    fn unload_outputs_quote_the_kernel_and_the_tool() {
+        let id = "org.rustkext.RustKext";
+        assert_eq!(unload_output(id, 0, &[]), Output::default());
+        let refused = unload_output(id, KIO_RETURN_UNSUPPORTED, &[]);
+        assert_eq!(refused.status, EX_OSERR);
+        assert_eq!(
+            refused.stderr,
+            "(kernel) Can't remove kext org.rustkext.RustKext; services failed to terminate - 0xe00002c7.\n\
+             Failed to unload org.rustkext.RustKext - (iokit/common) unsupported function.\n"
+        );
+        let in_use = unload_output(
+            id,
+            KOS_KEXT_RETURN_IN_USE,
+            &[("org_rustkext_Service", 1), ("org_rustkext_UserClient", 0)],
+        );
+        assert_eq!(
+            in_use.stderr,
+            "(kernel) Can't unload kext org.rustkext.RustKext; classes have instances:\n\
+             (kernel)     Kext org.rustkext.RustKext class org_rustkext_Service has 1 instance.\n\
+             (kernel) Can't remove kext org.rustkext.RustKext; kext failed to unload - 0xdc008018.\n\
+             Failed to unload org.rustkext.RustKext - (libkern/kext) kext is in use or retained (cannot unload).\n"
+        );
+        let gone = unload_output(id, KOS_KEXT_RETURN_NOT_FOUND, &[]);
+        assert!(gone
+            .stderr
+            .starts_with("(kernel) Kext org.rustkext.RustKext not found for unload request.\n"));
+        let user = unload_output(id, KOS_KEXT_RETURN_NOT_PRIVILEGED, &[]);
+        assert_eq!(
+            user.stderr,
+            "Failed to unload org.rustkext.RustKext - (libkern/kext) not privileged.\n"
+        );
     }
 
     #[test]
