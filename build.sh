@@ -8,8 +8,11 @@
 #          (tools/kextld, the MH_KEXT_BUNDLE ld64 -kext writes), build/RustKext.kext with its dSYM,
 #          ad-hoc signed (tools/kext-sign); with XNU_EXPORTS (one or more xnu config/
 #          directories, ':'-separated) every import against the KPIs.
+#   Both:  with XNU_SOURCE (an xnu git directory or source tree) the kxld check: the x86_64 kext
+#          linked by macOS 10.15's own kext linker, built from that tree (tools/kxld-check).
 # Environment: BUNDLE_ID (default org.rustkext.RustKext), KERNEL_HEADERS, XNU_EXPORTS,
-# RUSTKEXT_BUILD_DIR (default build/; the macOS-path test writes elsewhere).
+#   XNU_SOURCE (+ XNU_TAG; KXLD_KERNEL and KXLD_PLUGINS: a real 10.15 kernel instead of the model),
+#   RUSTKEXT_BUILD_DIR (default build/; the macOS-path test writes elsewhere).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -121,6 +124,29 @@ check_imports() {
     done
 }
 
+# ---- the kxld check (tools/kxld-check) ----
+
+# kxld_check HEADERS: links the x86_64 kext with kxld built from XNU_SOURCE, against the kernel
+# model made from xnu's KPI lists and HEADERS' vtables, or against KXLD_KERNEL + KXLD_PLUGINS.
+kxld_check() {
+    local headers=${1:-} args=()
+    if [ -f "$BUILD/$NAME.kext/Contents/MacOS/$NAME" ] && [ "$(uname -s)" = Linux ]; then
+        args=(--kext "$BUILD/$NAME.kext")
+    elif [ -f "$BUILD/x86_64/$NAME" ]; then
+        args=(--kext "$BUILD/x86_64/$NAME" --plist "$BUILD/Info.plist") # the slice ld64 linked
+    else
+        step "kxld check skipped: no x86_64 kext binary in $BUILD"
+        note "it needs $BUILD/$NAME.kext (Linux: KERNEL_HEADERS and tools/kextld) or $BUILD/x86_64/$NAME (macOS)"
+        return 0
+    fi
+    if [ -n "${KXLD_KERNEL:-}${KXLD_PLUGINS:-}" ]; then
+        args+=(--kernel "${KXLD_KERNEL:-}" --plugins "${KXLD_PLUGINS:-}")
+    fi
+    KERNEL_HEADERS=$headers tools/kxld-check/kxld-check.sh "${args[@]}" ||
+        die "the kext fails the kxld check (see above)" \
+            "the negative tests and details: XNU_SOURCE=$XNU_SOURCE KERNEL_HEADERS=$headers tools/kxld-check/kxld-check.sh --negative"
+}
+
 # ---- Linux ----
 
 # check_kext_binary FILE: what llvm-objdump-19 sees: an x86_64 KEXTBUNDLE with exactly the load
@@ -211,6 +237,14 @@ build_linux() {
     else
         step "import check skipped: XNU_EXPORTS is not set"
         note "to check every import against xnu's KPI export lists: XNU_EXPORTS=/tmp/xnu/xnu-7195.101.1/config ./build.sh (see README, developer checks)"
+    fi
+    if [ -n "${XNU_SOURCE:-}" ] && [ -z "${KERNEL_HEADERS:-}${KXLD_KERNEL:-}" ]; then
+        step "kxld check skipped: XNU_SOURCE needs KERNEL_HEADERS too (the kext is built with them, and the kernel model's vtables come from them)"
+    elif [ -n "${XNU_SOURCE:-}" ]; then
+        kxld_check "${KERNEL_HEADERS:-}"
+    else
+        step "kxld check skipped: XNU_SOURCE is not set"
+        note "to link the kext with macOS 10.15's kxld: XNU_SOURCE=<xnu git dir> KERNEL_HEADERS=/opt/MacKernelSDK/Headers ./build.sh (see README, developer checks)"
     fi
     if [ -n "${KERNEL_HEADERS:-}" ]; then
         step "done: $BUILD/$NAME.kext (x86_64, ad-hoc signed) and $BUILD/$NAME.kext.dSYM"
@@ -306,6 +340,9 @@ build_macos() {
     codesign --force --sign - "$BUILD/$NAME.kext" || die "codesign failed"
 
     validate_macos
+    if [ -n "${XNU_SOURCE:-}" ]; then
+        kxld_check "$headers"
+    fi
     step "done: $BUILD/$NAME.kext"
 }
 

@@ -55,6 +55,11 @@ if [ "$(uname -s)" = Linux ]; then
     tests/macos-path/run.sh
 fi
 
+step "kxld-check: version rule, KPI lists, vtable dump + probe (clang-19), kernel model, verifier, strip, script options"
+# The kxld link itself needs an xnu tree and Kernel.framework headers (a developer check, README);
+# this is the check's own logic, on inputs of our own.
+cargo test -p kxld-check
+
 # ---- xnu-sim: scenarios, then under AddressSanitizer ----
 step "xnu-sim: scenarios (the unmodified shim and Rust core on the kernel model)"
 cargo test -p xnu-sim
