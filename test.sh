@@ -85,8 +85,12 @@ if [ "$(uname -s)" = Linux ]; then
 fi
 
 # ---- userclient-test: harness on the simulator; macOS backend type-check ----
-step "userclient-test: every scenario on xnu-sim, failing-backend, CLI and JSON report tests"
-cargo test -p userclient-test
+step "userclient-test: every scenario on xnu-sim, failing-backend, CLI and JSON report tests; the IOKitLib stand-in (iokitlib-sim)"
+cargo test -p userclient-test -p iokitlib-sim
+step "userclient-test: the IOKit.framework backend, unchanged, on the IOKitLib stand-in and a simulated kernel in its own process"
+# As root (CI): 9 passed; without root file-activity, unload-refused and autounload are skipped.
+# Any FAIL exits non-zero. The binary is the one the step above built.
+cargo run -q -p userclient-test -- --backend iokit scenario all
 if [ "$(uname -s)" = Linux ]; then
     # macOS compiles the iokit backend in the step above; here it is type-checked for the target.
     step "userclient-test: type-check of the IOKit.framework backend for x86_64-apple-darwin"
