@@ -226,8 +226,10 @@ fn handles_are_send_rights_with_user_references() {
     assert_eq!(open_with(b, task, 0, &mut connect), KERN_SUCCESS);
     assert_eq!(close(connect), KERN_SUCCESS);
     assert_eq!(release(b), KERN_SUCCESS);
-    // No reference left: the name is gone.
+    // No reference left: the name is gone, and with its last send right the port (no other
+    // test holds a handle now).
     assert_eq!(release(b), KERN_INVALID_NAME);
+    assert_eq!(iokitlib_sim::simulator_status().unwrap().object_ports, 0);
     assert_eq!(open_with(b, task, 0, &mut connect), MACH_SEND_INVALID_DEST);
     assert_eq!(release(0), KERN_SUCCESS, "MACH_PORT_NULL");
     assert_eq!(matching("NoSuchClass"), 0);
