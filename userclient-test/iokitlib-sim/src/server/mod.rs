@@ -390,17 +390,26 @@ impl Machine<'_> {
     /// io_service_get_matching_service_bin: the service's port, received into the task's space.
     fn get_matching_service(&self, task: &Task, class: &str) -> Reply {
         match self.kernel.object_port_matching_service(class) {
-            Ok(port) => {
-                let (name, merged) = lock(&task.space).receive_object(port);
-                if merged {
-                    // Copied out onto a name that already holds a send right: the two merge.
+            Ok(port) => match lock(&task.space).receive_object(port) {
+                Some((name, merged)) => {
+                    if merged {
+                        // Copied out onto a name that already holds a send right: they merge.
+                        self.kernel.object_port_release_send(port);
+                    }
+                    Reply::Service {
+                        kr: KERN_SUCCESS,
+                        name,
+                    }
+                }
+                None => {
+                    // The process died during the call: the reply's right dies with it.
                     self.kernel.object_port_release_send(port);
+                    Reply::Service {
+                        kr: MACH_SEND_INVALID_DEST,
+                        name: 0,
+                    }
                 }
-                Reply::Service {
-                    kr: KERN_SUCCESS,
-                    name,
-                }
-            }
+            },
             Err(kr) => Reply::Service { kr, name: 0 },
         }
     }

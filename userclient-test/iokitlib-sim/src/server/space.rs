@@ -39,6 +39,8 @@ pub const KERN_INVALID_NAME: i32 = crate::codes::KERN_INVALID_NAME;
 pub struct Space {
     entries: BTreeMap<u32, Right>,
     next_index: u32,
+    /// The task died: no right can be received any more.
+    dead: bool,
 }
 
 impl Default for Space {
@@ -46,6 +48,7 @@ impl Default for Space {
         Space {
             entries: BTreeMap::from([(TASK_SELF_NAME, Right::TaskSelf)]),
             next_index: 0x10,
+            dead: false,
         }
     }
 }
@@ -64,17 +67,21 @@ impl Space {
     }
 
     /// Receives a send right on `port`: the existing name with one more reference, or a new
-    /// name. Returns the name and whether it merged (the extra send right goes back).
-    pub fn receive_object(&mut self, port: ObjectPort) -> (u32, bool) {
+    /// name. Returns the name and whether it merged (the extra send right goes back); `None`
+    /// when the task died meanwhile (the right goes back too).
+    pub fn receive_object(&mut self, port: ObjectPort) -> Option<(u32, bool)> {
+        if self.dead {
+            return None;
+        }
         for (name, right) in self.entries.iter_mut() {
             if let Right::Object { port: p, urefs } = right {
                 if *p == port {
                     *urefs += 1;
-                    return (*name, true);
+                    return Some((*name, true));
                 }
             }
         }
-        (self.insert(Right::Object { port, urefs: 1 }), false)
+        Some((self.insert(Right::Object { port, urefs: 1 }), false))
     }
 
     /// Receives the send right on a new connection.
@@ -136,6 +143,7 @@ impl Space {
             .filter(|r| *r != Released::Nothing)
             .collect();
         self.entries.clear();
+        self.dead = true;
         released
     }
 }
