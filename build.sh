@@ -57,6 +57,9 @@ build_rust() {
 fill_plist() {
     [[ $BUNDLE_ID =~ ^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$ ]] ||
         die "BUNDLE_ID '$BUNDLE_ID' is not a reverse-DNS identifier" "BUNDLE_ID=com.example.RustKext ./build.sh"
+    # kextunload never terminates com.apple.* services (IOCatalogue::terminateDrivers).
+    [[ $BUNDLE_ID != com.apple.* ]] ||
+        die "BUNDLE_ID '$BUNDLE_ID': com.apple. bundle ids are Apple's and could never be unloaded" "BUNDLE_ID=com.example.RustKext ./build.sh"
     step "Info.plist ($BUNDLE_ID $VERSION)"
     mkdir -p "$BUILD"
     sed -e "s/\$(PRODUCT_BUNDLE_IDENTIFIER)/$BUNDLE_ID/g" -e "s/\$(EXECUTABLE_NAME)/$NAME/g" \

@@ -11,11 +11,11 @@ step "rustkext: unit, property and ABI-header tests"
 cargo test -p rustkext
 step "rustkext: the C ABI (feature exports), kernel functions stood in by the test"
 cargo test -p rustkext --features exports --test c_abi
-step "rustkext: loom model checks of the callback gate and the unload policy"
+step "rustkext: loom model checks of the callback gate, the unload policy and the path filter"
 # Own target dir: --cfg loom rebuilds every dependency. LOOM_MAX_PREEMPTIONS=3 finds every
 # seeded bug tried (README) in seconds; 4 takes about 90 s more.
 RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom" \
-    cargo test -p rustkext --release --test loom_gate --test loom_lifecycle
+    cargo test -p rustkext --release --test loom_gate --test loom_lifecycle --test loom_filter
 step "rustkext: clippy with the kernel lints, and the benchmark builds"
 cargo clippy -q -p rustkext --features exports --all-targets -- -D warnings
 cargo bench -q -p rustkext --no-run

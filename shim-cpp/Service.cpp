@@ -1,35 +1,27 @@
 /*
- * org_rustkext_Service: start, terminate, newUserClient, stop, free. See DESIGN.md "Lifecycle".
+ * org_rustkext_Service: start, terminate, newUserClient, stop, free. See README "Lifecycle".
  */
 #include "Service.hpp"
 
 #include <IOKit/IOLib.h>
-#include <libkern/c++/OSBoolean.h>
-#include <libkern/c++/OSNumber.h>
+#include <libkern/c++/OSString.h>
 
 #include "UserClient.hpp"
 
 #define super IOService
 OSDefineMetaClassAndStructors(org_rustkext_Service, IOService)
 
-/* stop() waits this long for FILEOP callbacks in flight, then logs and goes on. */
+/* Shutdown waits this long for FILEOP callbacks in flight, then logs and goes on. */
 static const uint32_t kDrainBoundMs = 5000;
-/* ...then this long for callers already past the kernel's listener table but not yet counted. */
-static const uint32_t kUnlistenGraceMs = 100;
-
-static rk_config configFromPersonality(IOService *service)
-{
-    rk_config config = {0, 0};
-    OSNumber *maxClients = OSDynamicCast(OSNumber, service->getProperty("RustKextMaxClients"));
-    if (maxClients) {
-        config.max_clients = maxClients->unsigned32BitValue();
-    }
-    OSBoolean *adminOnly = OSDynamicCast(OSBoolean, service->getProperty("RustKextAdminOnly"));
-    if (adminOnly) {
-        config.admin_only_open = adminOnly->isTrue() ? 1 : 0;
-    }
-    return config;
-}
+/*
+ * ...then this long for callers that read our kauth listener slot before kauth_unlisten_scope
+ * cleared it but have not reached the gate yet (xnu's kauth_authorize_action: "there is a race
+ * here if listener is removed"). The race cannot be closed from a kext: a caller delayed longer
+ * than this calls into unmapped code after a kextunload. 1 s is many scheduler quanta; it is
+ * spent on the caller's thread (kextunload's, or the self-terminate thread call), never inside a
+ * work-loop gate.
+ */
+static const uint32_t kUnlistenGraceMs = 1000;
 
 bool org_rustkext_Service::start(IOService *provider)
 {
@@ -43,10 +35,8 @@ bool org_rustkext_Service::start(IOService *provider)
         super::stop(provider);
         return false;
     }
-    rk_config config = configFromPersonality(this);
-    fDriver = rk_service_start(&config);
+    fDriver = rk_service_start(this); /* NULL: Rust logged why */
     if (!fDriver) {
-        IOLog("RustKext: start failed: the driver state is already in use\n");
         super::stop(provider);
         return false;
     }
@@ -64,14 +54,43 @@ bool org_rustkext_Service::start(IOService *provider)
     return true;
 }
 
+/*
+ * Called by kextunload (IOCatalogue::terminateDrivers, also again on an inactive instance) and by
+ * our own thread call. Everything that sleeps happens here, on the caller's thread, before
+ * super::terminate: stop() later runs inside the platform work loop's gate.
+ */
 bool org_rustkext_Service::terminate(IOOptionBits options)
 {
     uint32_t openClients = 0;
-    if (fDriver && !rk_service_terminate_request(fDriver, &openClients)) {
+    switch (rk_service_terminate_request(fDriver, &openClients)) {
+    case RK_TERMINATE_REFUSE:
         logOpenClients(openClients);
         return false;
+    case RK_TERMINATE_SHUT_DOWN:
+        shutDown();
+        break;
+    case RK_TERMINATE_PROCEED:
+        break;
     }
     return super::terminate(options);
+}
+
+/*
+ * Withdraw the kext's resource (no rematch can start us again; it is named after the bundle id,
+ * as the module start published it), close the gate, unlisten, drain.
+ */
+void org_rustkext_Service::shutDown(void)
+{
+    OSString *bundleID = OSDynamicCast(OSString, getProperty("CFBundleIdentifier"));
+    if (bundleID) {
+        getResourceService()->removeProperty(bundleID->getCStringNoCopy());
+    }
+    rk_service_close_gate(fDriver);
+    if (fListener) {
+        kauth_unlisten_scope(fListener);
+        fListener = NULL;
+    }
+    rk_service_drain(fDriver, kDrainBoundMs, kUnlistenGraceMs);
 }
 
 void org_rustkext_Service::logOpenClients(uint32_t openClients)
@@ -84,7 +103,8 @@ void org_rustkext_Service::logOpenClients(uint32_t openClients)
     }
     while (OSObject *object = clients->getNextObject()) {
         org_rustkext_UserClient *client = OSDynamicCast(org_rustkext_UserClient, object);
-        if (client) {
+        /* A closed client stays attached, inactive, until its termination completes. */
+        if (client && !client->isInactive()) {
             IOLog("RustKext:   client %u: pid %d (%s)\n", client->clientID(), client->ownerPID(),
                   client->ownerName());
         }
@@ -136,8 +156,9 @@ void org_rustkext_Service::clientClosed(uint32_t clientID)
 }
 
 /*
- * The last close can arrive under the user client's IPC lock, and terminate() runs phase 1 on the
- * caller's thread: so the service terminates itself from a thread call, never from clientClose.
+ * The last close can arrive under the user client's IPC lock, and terminate() runs phase 1 (and
+ * our shutdown) on the caller's thread: so the service terminates itself from a thread call,
+ * never from clientClose.
  */
 void org_rustkext_Service::scheduleSelfTerminate(void)
 {
@@ -164,23 +185,19 @@ int org_rustkext_Service::fileopListener(kauth_cred_t, void *idata, kauth_action
     return KAUTH_RESULT_DEFER; /* FILEOP is notification only */
 }
 
-/* Order matters: close the gate, unlisten, drain, grace; only then release. Never in free(). */
+/* Runs inside the platform work loop's gate: releases only, never sleeps. */
 void org_rustkext_Service::stop(IOService *provider)
 {
-    if (fDriver) {
-        rk_service_close_gate(fDriver);
-        if (fListener) {
-            kauth_unlisten_scope(fListener);
-            fListener = NULL;
-        }
-        rk_service_drain(fDriver, kDrainBoundMs, kUnlistenGraceMs);
-        if (fSelfTerminateCall && thread_call_cancel(fSelfTerminateCall)) {
-            release(); /* the cancelled invocation's reference */
-        }
-        rk_service_release(fDriver);
-        /* fDriver stays: the state is static and refuses every call until the next start. */
+    if (fListener) {
+        /* Unreachable: every path to stop() goes through terminate(). Safety over the gate. */
+        IOLog("RustKext: stop() without a shutdown; shutting down inside the work loop\n");
+        shutDown();
     }
-    IOLog("RustKext: stopped\n");
+    if (fSelfTerminateCall && thread_call_cancel(fSelfTerminateCall)) {
+        release(); /* the cancelled invocation's reference */
+    }
+    rk_service_release(fDriver);
+    /* fDriver stays: the state is static and refuses every call until the next start. */
     super::stop(provider);
 }
 

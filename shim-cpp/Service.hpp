@@ -37,6 +37,7 @@ private:
                               uintptr_t arg0, uintptr_t arg1, uintptr_t arg2, uintptr_t arg3);
     static void selfTerminateCallout(thread_call_param_t service, thread_call_param_t unused);
     void scheduleSelfTerminate(void);
+    void shutDown(void);
     void logOpenClients(uint32_t openClients);
 
     rk_driver *fDriver;

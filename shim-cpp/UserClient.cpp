@@ -1,5 +1,5 @@
 /*
- * org_rustkext_UserClient: admission, close/death, external methods. See DESIGN.md "User clients".
+ * org_rustkext_UserClient: admission, close/death, external methods. See README "Lifecycle".
  */
 #include "UserClient.hpp"
 
@@ -55,6 +55,11 @@ IOReturn org_rustkext_UserClient::clientClose(void)
         fService->clientClosed(fClientID);
     }
     return kIOReturnSuccess;
+}
+
+IOService *org_rustkext_UserClient::getService(void)
+{
+    return fService;
 }
 
 IOReturn org_rustkext_UserClient::clientDied(void)

@@ -25,6 +25,8 @@ public:
     void stop(IOService *provider) APPLE_KEXT_OVERRIDE;
     void free(void) APPLE_KEXT_OVERRIDE;
     IOReturn clientClose(void) APPLE_KEXT_OVERRIDE;
+    /* IOConnectGetService: the base returns NULL (kIOReturnUnsupported). */
+    IOService *getService(void) APPLE_KEXT_OVERRIDE;
     IOReturn clientDied(void) APPLE_KEXT_OVERRIDE;
     IOReturn externalMethod(uint32_t selector, IOExternalMethodArguments *arguments,
                             IOExternalMethodDispatch *dispatch, OSObject *target,

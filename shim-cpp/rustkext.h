@@ -25,11 +25,27 @@ typedef int32_t rk_ioreturn;
 /* Opaque driver state, one per loaded kext. */
 typedef struct rk_driver rk_driver;
 
-/* Settings the shim reads from the personality (RustKextMaxClients, RustKextAdminOnly). */
-typedef struct rk_config {
-    uint32_t max_clients;     /* 0 = default (64); larger values are clamped to 64 */
-    uint32_t admin_only_open; /* nonzero: non-administrators are refused at open */
-} rk_config;
+/* One personality property, as the shim found it (rk_shim_personality_property). */
+typedef enum rk_property_kind {
+    RK_PROPERTY_ABSENT = 0,
+    RK_PROPERTY_NUMBER = 1, /* an OSNumber: value */
+    RK_PROPERTY_BOOL = 2,   /* an OSBoolean: value 0 or 1 */
+    RK_PROPERTY_OTHER = 3,  /* any other type */
+} rk_property_kind;
+
+typedef struct rk_property {
+    uint32_t kind; /* rk_property_kind */
+    uint32_t reserved;
+    uint64_t value;
+} rk_property;
+
+/* What the service's terminate() must do. */
+typedef enum rk_terminate_answer {
+    RK_TERMINATE_REFUSE = 0,    /* return false; *open_clients are open, the request is kept */
+    RK_TERMINATE_SHUT_DOWN = 1, /* first allowed request: withdraw the resource, close the gate,
+                                   unlisten, drain, then terminate */
+    RK_TERMINATE_PROCEED = 2,   /* terminate; nothing of ours is left to shut down */
+} rk_terminate_answer;
 
 /* What the shim must do after a client closed. */
 typedef enum rk_close_action {
@@ -62,22 +78,25 @@ typedef struct rk_method_args {
 
 /* ---- service lifecycle (org_rustkext_Service) ---- */
 
-/* start(): creates the driver state and opens the callback gate. NULL if already started. */
-rk_driver *rk_service_start(const rk_config *config);
+/* start(): Rust reads its settings through rk_shim_personality_property(personality, ...), creates
+ * the driver state and opens the callback gate. NULL (Rust logged why) if a property has the wrong
+ * type or the state is already in use: start() must then fail. */
+rk_driver *rk_service_start(const void *personality);
 
-/* terminate(): true = go ahead (no client is open; from now on every open is refused).
- * false = refuse; the unload request is remembered and *open_clients tells how many are open. */
-bool rk_service_terminate_request(rk_driver *driver, uint32_t *open_clients);
+/* terminate(): see rk_terminate_answer. *open_clients is set when refused. */
+rk_terminate_answer rk_service_terminate_request(rk_driver *driver, uint32_t *open_clients);
 
-/* stop(), step 1: close the gate; every later FILEOP callback returns at once. */
+/* Shutdown, after the resource is withdrawn: close the gate; every later FILEOP callback returns
+ * at once. */
 void rk_service_close_gate(rk_driver *driver);
 
-/* stop(), after kauth_unlisten_scope: wait at most bound_ms for the callbacks in flight to finish,
- * then sleep grace_ms for callers still between the kernel's listener table and the gate.
- * Returns how many were still in flight when the bound expired (0 = drained); logs a timeout. */
+/* Shutdown, after kauth_unlisten_scope: wait at most bound_ms for the callbacks in flight to
+ * finish, then sleep grace_ms for callers still between the kernel's listener table and the gate.
+ * Returns how many were still in flight when the bound expired (0 = drained); logs a timeout.
+ * Sleeps: never call it inside a work-loop gate (stop() runs in the platform's). */
 uint32_t rk_service_drain(rk_driver *driver, uint32_t bound_ms, uint32_t grace_ms);
 
-/* stop(), last step: releases the state. The gate stays closed, and every later call with this
+/* stop(): releases the state; never sleeps. The gate stays closed, and every later call with this
  * pointer (a late kauth callback, a stale user client) is refused or ignored until the next
  * rk_service_start: the state is static, so the pointer itself stays valid while the code is
  * mapped. Client ids are never reused across a restart. */
@@ -87,8 +106,9 @@ void rk_service_release(rk_driver *driver);
 
 /* newUserClient(): admission. is_admin comes from clientHasPrivilege(task, administrator).
  * kIOReturnSuccess and *client_id (nonzero), or the refusal: kIOReturnBadArgument (connect
- * type), kIOReturnNotPrivileged (admin-only open), kIOReturnNotPermitted (unload pending or
- * terminating), kIOReturnNoResources (table full). A refusal changes nothing. */
+ * type), kIOReturnNotPrivileged (admin-only open), kIOReturnNotPermitted (not running, or an
+ * unload pending and not an administrator), kIOReturnNoResources (table full; administrators have
+ * slots of their own). A refusal changes nothing. */
 rk_ioreturn rk_client_open(rk_driver *driver, uint32_t connect_type, bool is_admin,
                            uint32_t *client_id);
 
@@ -110,6 +130,17 @@ void rk_fileop_callback(rk_driver *driver, uintptr_t action, uintptr_t arg0, uin
 
 /* IOLog("RustKext: %s %llu\n", message, value). message is a static NUL-terminated string. */
 void rk_shim_log(const char *message, uint64_t value);
+
+/* IOLog("RustKext: %s%s%s\n", first, second, third); each a static NUL-terminated string. */
+void rk_shim_log_text(const char *first, const char *second, const char *third);
+
+/* The property `key` of the object given to rk_service_start (the service: its personality). */
+void rk_shim_personality_property(const void *personality, const char *key, rk_property *out);
+
+/* The kext's kernel mutex (an IOLock the module start routine allocates): Rust's only lock.
+ * Blocks; never taken on the kauth path, never nested. */
+void rk_shim_mutex_lock(void);
+void rk_shim_mutex_unlock(void);
 
 /* Unreachable in a correct build (release objects contain no panic path): panic("%s", message). */
 void rk_shim_fatal(const char *message);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use rustkext::abi::EVENT_SLOTS;
-use rustkext::lifecycle::Config;
+use rustkext::config::Config;
 use rustkext::monitor::{action, event_slot};
 use rustkext::Driver;
 

@@ -6,8 +6,10 @@
 //! ABI change: bump [`ABI_VERSION_MAJOR`] for an incompatible change, [`ABI_VERSION_MINOR`] for an
 //! addition (a new selector, a field appended to `Stats` with a new [`STATS_VERSION`]).
 
-/// Incompatible changes bump the major version.
-pub const ABI_VERSION_MAJOR: u64 = 1;
+/// Incompatible changes bump the major version. 2.0.0: `GetStats` needs an administrator unless
+/// the personality sets [`STATS_FOR_EVERYONE_KEY`]; `Stats` field 11 is reserved (always 0; it was
+/// `refused_after_close`, which no client could ever see non-zero). Layouts are unchanged.
+pub const ABI_VERSION_MAJOR: u64 = 2;
 /// Compatible additions bump the minor version.
 pub const ABI_VERSION_MINOR: u64 = 0;
 /// Fixes that change no layout bump the patch version.
@@ -25,8 +27,22 @@ pub const DEFAULT_BUNDLE_ID: &str = "org.rustkext.RustKext";
 /// `kIOReturnBadArgument`.
 pub const CONNECT_TYPE_DEFAULT: u32 = 0;
 
-/// Capacity of the client table, the default and the maximum for `RustKextMaxClients`.
+/// Clients open at once, the default and the maximum for [`MAX_CLIENTS_KEY`]. Non-administrators
+/// count against it; administrators may go [`ADMIN_RESERVED_CLIENTS`] beyond it.
 pub const MAX_CLIENTS: u32 = 64;
+
+/// Clients only administrators can open: however many clients others hold, root can always open
+/// one (to read the state, or to `CancelUnload`).
+pub const ADMIN_RESERVED_CLIENTS: u32 = 4;
+
+/// Personality property: clients open at once (a number; 0 or absent = [`MAX_CLIENTS`], larger
+/// values are clamped to it). Any other type is a configuration error: the service does not start.
+pub const MAX_CLIENTS_KEY: &core::ffi::CStr = c"RustKextMaxClients";
+/// Personality property: refuse non-administrators at open (a boolean; absent = false).
+pub const ADMIN_ONLY_KEY: &core::ffi::CStr = c"RustKextAdminOnly";
+/// Personality property: let non-administrators call `GetStats` (a boolean; absent = false).
+/// FILEOP counts are system-wide, so they are an administrator's by default.
+pub const STATS_FOR_EVERYONE_KEY: &core::ffi::CStr = c"RustKextStatsForEveryone";
 
 /// Size in bytes of the `SetPathFilter` input struct: a NUL-terminated UTF-8 prefix padded with
 /// anything after the NUL. The prefix itself is therefore at most `PATH_FILTER_SIZE - 1` bytes; an
@@ -41,7 +57,8 @@ pub enum Selector {
     Ping = 0,
     /// 3 scalars out: ABI major, minor, patch. Any client.
     GetVersion = 1,
-    /// Struct out: [`Stats`]. Any client.
+    /// Struct out: [`Stats`]. Administrator, unless the personality sets
+    /// [`STATS_FOR_EVERYONE_KEY`].
     GetStats = 2,
     /// Nothing in or out; zeroes the event counters. Administrator.
     ResetStats = 3,
@@ -95,12 +112,43 @@ impl Selector {
         }
     }
 
-    /// Whether only administrators (effective uid 0 at open) may call it.
+    /// Whether a non-administrator is refused under the default personality.
     pub const fn requires_admin(self) -> bool {
-        matches!(
-            self,
-            Selector::ResetStats | Selector::SetPathFilter | Selector::CancelUnload
-        )
+        !matches!(self.privilege(), Privilege::Anyone)
+    }
+
+    /// Who may call it.
+    pub const fn privilege(self) -> Privilege {
+        match self {
+            Selector::Ping | Selector::GetVersion | Selector::GetClientInfo => Privilege::Anyone,
+            Selector::GetStats => Privilege::StatsReader,
+            Selector::ResetStats | Selector::SetPathFilter | Selector::CancelUnload => {
+                Privilege::Administrator
+            }
+        }
+    }
+}
+
+/// Who may call a selector. "Administrator" is decided once per client, at open
+/// (`clientHasPrivilege(task, kIOClientPrivilegeAdministrator)`: effective uid 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Privilege {
+    /// Any client.
+    Anyone,
+    /// Administrator clients only.
+    Administrator,
+    /// Administrators, and everyone when the personality sets [`STATS_FOR_EVERYONE_KEY`].
+    StatsReader,
+}
+
+impl Privilege {
+    /// Whether a client with `is_admin` may call, under `stats_for_everyone`.
+    pub const fn allows(self, is_admin: bool, stats_for_everyone: bool) -> bool {
+        match self {
+            Privilege::Anyone => true,
+            Privilege::Administrator => is_admin,
+            Privilege::StatsReader => is_admin || stats_for_everyone,
+        }
     }
 }
 
@@ -163,8 +211,10 @@ pub struct Stats {
     pub events: [u64; EVENT_SLOTS],
     /// Events whose path matched the path-prefix filter (0 while no filter is set).
     pub filter_matched: u64,
-    /// Callbacks that arrived after the callback gate was closed and returned at once.
-    pub refused_after_close: u64,
+    /// Reserved, always 0. (ABI 1 called it `refused_after_close`; the gate closes only after
+    /// the last client is gone, so no client could ever read it non-zero. The driver logs the
+    /// count when it stops.)
+    pub reserved: u64,
     /// Highest number of callbacks observed in flight at once.
     pub peak_in_flight: u64,
 }
@@ -182,14 +232,11 @@ impl Stats {
         for word in [self.version, self.size] {
             put(&mut out, &mut at, &word.to_ne_bytes());
         }
-        for v in self.events.iter().chain(
-            [
-                self.filter_matched,
-                self.refused_after_close,
-                self.peak_in_flight,
-            ]
-            .iter(),
-        ) {
+        for v in self
+            .events
+            .iter()
+            .chain([self.filter_matched, self.reserved, self.peak_in_flight].iter())
+        {
             put(&mut out, &mut at, &v.to_ne_bytes());
         }
         out
@@ -212,7 +259,7 @@ impl Stats {
             size,
             events,
             filter_matched: u64::from_ne_bytes(take(bytes, &mut at)?),
-            refused_after_close: u64::from_ne_bytes(take(bytes, &mut at)?),
+            reserved: u64::from_ne_bytes(take(bytes, &mut at)?),
             peak_in_flight: u64::from_ne_bytes(take(bytes, &mut at)?),
         })
     }

@@ -5,7 +5,8 @@
 //! 2. the selector is in the table (`kIOReturnBadArgument`, the code `IOUserClient2022` uses for
 //!    an out-of-range selector) — checked before anything is indexed;
 //! 3. the four counts and sizes equal the selector's shape exactly (`kIOReturnBadArgument`);
-//! 4. privileged selectors need an administrator client (`kIOReturnNotPrivileged`);
+//! 4. the selector's [`Privilege`](crate::abi::Privilege) must allow the client
+//!    (`kIOReturnNotPrivileged`);
 //! 5. the method's own input checks (`SetPathFilter`: NUL inside the struct, UTF-8 before it →
 //!    else `kIOReturnBadArgument`).
 //!
@@ -66,13 +67,20 @@ pub fn shape_for(selector: u32) -> Result<MethodShape, IOReturn> {
         .ok_or(kIOReturnBadArgument)
 }
 
-/// Checks 2–4 of the module documentation.
-pub fn validate(selector: u32, given: MethodShape, is_admin: bool) -> Result<Selector, IOReturn> {
+/// Checks 2–4 of the module documentation, for `client`.
+pub fn validate(
+    selector: u32,
+    given: MethodShape,
+    client: &ClientInfo,
+) -> Result<Selector, IOReturn> {
     let selector = Selector::from_raw(selector).ok_or(kIOReturnBadArgument)?;
     if given != selector.shape() {
         return Err(kIOReturnBadArgument);
     }
-    if selector.requires_admin() && !is_admin {
+    if !selector
+        .privilege()
+        .allows(client.is_admin, client.stats_for_everyone)
+    {
         return Err(kIOReturnNotPrivileged);
     }
     Ok(selector)
@@ -149,7 +157,7 @@ impl Driver {
         call: &mut Call<'_>,
     ) -> Result<Written, IOReturn> {
         let client = self.client(client_id)?;
-        let selector = validate(call.selector, call.shape(), client.is_admin)?;
+        let selector = validate(call.selector, call.shape(), &client)?;
         run(self, client, selector, call)
     }
 }

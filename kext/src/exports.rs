@@ -9,23 +9,66 @@ use core::ffi::c_void;
 use core::ptr;
 
 use crate::abi::MethodShape;
+use crate::config::{Config, Property};
 use crate::dispatch::{self, Call};
 use crate::driver::Driver;
 use crate::gate::Pause;
 use crate::ioreturn::{kIOReturnBadArgument, kIOReturnSuccess, IOReturn};
 use crate::kpi;
-use crate::lifecycle::{CloseAction, Config};
+use crate::lifecycle::{CloseAction, TerminateAnswer};
 
 static DRIVER: Driver = Driver::new();
 
-/// `rk_config`: settings from the personality.
+/// `rk_property`: one personality property, as the shim found it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
-pub struct RkConfig {
-    /// 0 = default (64); larger values are clamped to 64.
-    pub max_clients: u32,
-    /// Nonzero: non-administrators are refused at open.
-    pub admin_only_open: u32,
+pub struct RkProperty {
+    /// `rk_property_kind`: 0 absent, 1 number (`value`), 2 boolean (`value` 0/1), 3 other.
+    pub kind: u32,
+    /// Zero.
+    pub reserved: u32,
+    /// The number, or the boolean as 0/1.
+    pub value: u64,
+}
+
+/// `rk_property_kind`: the values of [`RkProperty::kind`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RkPropertyKind {
+    /// Not in the personality.
+    Absent = 0,
+    /// An `OSNumber`.
+    Number = 1,
+    /// An `OSBoolean`.
+    Bool = 2,
+    /// Any other type.
+    Other = 3,
+}
+
+impl RkProperty {
+    fn to_property(self) -> Property {
+        const ABSENT: u32 = RkPropertyKind::Absent as u32;
+        const NUMBER: u32 = RkPropertyKind::Number as u32;
+        const BOOL: u32 = RkPropertyKind::Bool as u32;
+        match self.kind {
+            ABSENT => Property::Absent,
+            NUMBER => Property::Number(self.value),
+            BOOL => Property::Bool(self.value != 0),
+            _ => Property::Other,
+        }
+    }
+}
+
+/// `rk_terminate_answer`: what the service's `terminate()` must do.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RkTerminateAnswer {
+    /// Refuse (return false); `*open_clients` clients are open.
+    Refuse = 0,
+    /// Shut down (withdraw the resource, close the gate, unlisten, drain), then terminate.
+    ShutDown = 1,
+    /// Terminate; nothing is left to shut down.
+    Proceed = 2,
 }
 
 /// `rk_close_action`: what the shim must do after a client closed.
@@ -67,6 +110,23 @@ pub struct RkMethodArgs {
 extern "C" {
     /// `IOLog("RustKext: %s %llu\n", message, value)`; `message` is static and NUL-terminated.
     pub fn rk_shim_log(message: *const cty::c_char, value: u64);
+    /// `IOLog("RustKext: %s%s%s\n", first, second, third)`; each static and NUL-terminated.
+    pub fn rk_shim_log_text(
+        first: *const cty::c_char,
+        second: *const cty::c_char,
+        third: *const cty::c_char,
+    );
+    /// The personality property `key` of the service `personality` (what `rk_service_start`
+    /// was given), written to `*out`.
+    pub fn rk_shim_personality_property(
+        personality: *const c_void,
+        key: *const cty::c_char,
+        out: *mut RkProperty,
+    );
+    /// Takes the kext's kernel mutex (blocks; never on the kauth path).
+    pub fn rk_shim_mutex_lock();
+    /// Releases the kext's kernel mutex.
+    pub fn rk_shim_mutex_unlock();
     /// `panic("%s", message)`; unreachable in a correct build.
     pub fn rk_shim_fatal(message: *const cty::c_char);
 }
@@ -81,49 +141,76 @@ fn log(message: &'static core::ffi::CStr, value: u64) {
     unsafe { rk_shim_log(message.as_ptr(), value) }
 }
 
-/// `start()`: creates the driver state and opens the callback gate. NULL if already started.
-/// A NULL `config` means the defaults.
+fn log_text(
+    first: &'static core::ffi::CStr,
+    second: &'static core::ffi::CStr,
+    third: &'static core::ffi::CStr,
+) {
+    // SAFETY: static NUL-terminated strings, as rk_shim_log_text requires.
+    unsafe { rk_shim_log_text(first.as_ptr(), second.as_ptr(), third.as_ptr()) }
+}
+
+/// `start()`: reads the settings from the personality of `personality` (the service, passed back
+/// to `rk_shim_personality_property`), creates the driver state and opens the callback gate.
+/// NULL, with a log line saying why, if a property has the wrong type (nothing runs with a
+/// configuration nobody wrote) or the state is already in use.
 /// # Safety
-/// `config` is null or points to a readable `rk_config`.
+/// `personality` is what `rk_shim_personality_property` accepts: the service being started (or
+/// null, meaning no properties). Rust never dereferences it.
 #[no_mangle]
-pub unsafe extern "C" fn rk_service_start(config: *const RkConfig) -> *mut Driver {
-    // SAFETY: checked for null; the shim passes a pointer to a live local `rk_config`.
-    let config = unsafe { config.as_ref() }.copied().unwrap_or_default();
-    let config = Config {
-        max_clients: config.max_clients,
-        admin_only_open: config.admin_only_open != 0,
+pub unsafe extern "C" fn rk_service_start(personality: *const c_void) -> *mut Driver {
+    let config = Config::from_personality(|key| {
+        let mut out = RkProperty::default();
+        // SAFETY: `personality` is as this function's contract says, `key` a static
+        // NUL-terminated string and `out` a live local.
+        unsafe { rk_shim_personality_property(personality, key.as_ptr(), &mut out) };
+        out.to_property()
+    });
+    let config = match config {
+        Ok(config) => config,
+        Err(error) => {
+            log_text(c"start refused: ", error.key, error.expected);
+            return ptr::null_mut();
+        }
     };
     if DRIVER.start(config) {
         ptr::addr_of!(DRIVER).cast_mut()
     } else {
+        log_text(
+            c"start refused: ",
+            c"the driver state is already in use",
+            c"",
+        );
         ptr::null_mut()
     }
 }
 
-/// `terminate()`: true = go ahead; false = refused, `*open_clients` says how many are open.
-/// An unknown driver is allowed to terminate (there is nothing of ours to protect).
+/// `terminate()`: refuse (`*open_clients` says how many are open; the request is remembered),
+/// shut down (the first allowed request since start) or proceed. An unknown driver proceeds
+/// (there is nothing of ours to protect).
 /// # Safety
 /// `open_clients` is null or points to a writable `uint32_t`.
 #[no_mangle]
 pub unsafe extern "C" fn rk_service_terminate_request(
     driver: *mut Driver,
     open_clients: *mut u32,
-) -> bool {
+) -> RkTerminateAnswer {
     let Some(driver) = ours(driver) else {
-        return true;
+        return RkTerminateAnswer::Proceed;
     };
-    let (allowed, open) = match driver.registry().terminate_request() {
-        Ok(()) => (true, 0),
-        Err(open) => (false, open),
+    let (answer, open) = match driver.registry().terminate_request() {
+        TerminateAnswer::Refuse(open) => (RkTerminateAnswer::Refuse, open),
+        TerminateAnswer::ShutDown => (RkTerminateAnswer::ShutDown, 0),
+        TerminateAnswer::Proceed => (RkTerminateAnswer::Proceed, 0),
     };
     // SAFETY: checked for null; the shim passes a pointer to a live local.
     if let Some(out) = unsafe { open_clients.as_mut() } {
         *out = open;
     }
-    allowed
+    answer
 }
 
-/// `stop()`, step 1: close the gate.
+/// Shutdown, after the resource is withdrawn: close the gate.
 #[no_mangle]
 pub extern "C" fn rk_service_close_gate(driver: *mut Driver) {
     if let Some(driver) = ours(driver) {
@@ -146,14 +233,14 @@ impl Pause for KernelPause {
     }
 }
 
-/// `stop()`, after `kauth_unlisten_scope`: wait at most `bound_ms` for callbacks in flight, then
+/// Shutdown, after `kauth_unlisten_scope`: wait at most `bound_ms` for callbacks in flight, then
 /// `grace_ms` for callers not yet counted. Returns how many were still in flight (0 = drained).
 #[no_mangle]
 pub extern "C" fn rk_service_drain(driver: *mut Driver, bound_ms: u32, grace_ms: u32) -> u32 {
     let Some(driver) = ours(driver) else {
         return 0;
     };
-    // Draining an open gate could wait for ever-new callbacks; stop() closes it first anyway.
+    // Draining an open gate could wait for ever-new callbacks; the shim closes it first anyway.
     driver.close_gate();
     let bound_ns = u64::from(bound_ms).saturating_mul(1_000_000);
     let mut pause = KernelPause {
@@ -172,11 +259,15 @@ pub extern "C" fn rk_service_drain(driver: *mut Driver, bound_ms: u32, grace_ms:
     left
 }
 
-/// `stop()`, last step: back to Stopped; the gate stays closed.
+/// `stop()`: back to Stopped; the gate stays closed and every open client is forgotten.
 #[no_mangle]
 pub extern "C" fn rk_service_release(driver: *mut Driver) {
     if let Some(driver) = ours(driver) {
         driver.release();
+        log(
+            c"stopped; FILEOP callbacks refused after the gate closed:",
+            driver.refused_after_close(),
+        );
     }
 }
 
@@ -270,7 +361,7 @@ pub unsafe extern "C" fn rk_external_method(
         args.scalar_output_count,
         args.struct_output_size,
     );
-    let selector = match dispatch::validate(args.selector, given, client.is_admin) {
+    let selector = match dispatch::validate(args.selector, given, &client) {
         Ok(selector) => selector,
         Err(refusal) => return refusal,
     };

@@ -1,18 +1,27 @@
 //! The path-prefix filter: read by every FILEOP callback, written rarely (`SetPathFilter`).
 //!
-//! A sequence lock over atomic words. Readers never block and never write: they read the sequence
-//! number, the length and the prefix words, then read the sequence number again, and use the
-//! result only if it did not change and was even (no write in progress). A reader that finds a
-//! write in progress [`READ_ATTEMPTS`] times in a row gives up and reports "no match" (the event
-//! is still counted by action; only `filter_matched` may miss it), so a writer that is preempted
-//! mid-write can never stall a callback. Writers serialize on a spin lock that no callback takes.
+//! Two copies of the prefix, each under a sequence lock, and an index naming the active one.
+//! A writer fills the inactive copy and then makes it active, so readers keep reading a copy no
+//! writer touches: a rewrite does not disturb the callbacks that run during it. Readers never
+//! block and never write: they read the index, then the active copy inside the sequence-lock read
+//! protocol, and use the result only if that copy's sequence number did not change and was even.
+//! An attempt fails only if a write of the copy it reads began, after a write of the other copy
+//! completed (the writer fills a copy only once the other one is active); the next attempt reads
+//! that other copy, so every failed attempt saw a newer write. [`READ_ATTEMPTS`] failed attempts
+//! therefore take `READ_ATTEMPTS` complete rewrites during one callback's check (a callback
+//! preempted in the middle of it). Only then does the reader give up and report "no match": the
+//! event is still counted by action and only `filter_matched` misses it, and a writer can never
+//! stall a callback. `tests/loom_filter.rs` checks the bound.
 //!
-//! Orderings (the classic seqlock in the C++/Rust model): the writer bumps the sequence to odd,
-//! `fence(Release)`, stores the data `Relaxed`, then stores the even sequence with `Release`. The
-//! reader loads the sequence with `Acquire`, the data `Relaxed`, `fence(Acquire)`, then the
-//! sequence again. If the reader saw any data of a newer write, its fence synchronizes with that
-//! writer's first fence and the second load sees the odd or newer sequence, so a torn prefix is
-//! never used. All shared data are atomics: there is no data race even when a read is discarded.
+//! Orderings: the writer stores the copy's odd sequence with `Release`, `fence(Release)`, stores
+//! the data `Relaxed`, stores the even sequence with `Release`, then the index with `Release`. The
+//! reader reads the index with `Acquire`, the copy's sequence with `Acquire`, the data `Relaxed`,
+//! `fence(Acquire)`, then the sequence again. If the reader saw any data of a later write of that
+//! copy, its fence synchronizes with that writer's fence and the second load sees the odd or a
+//! newer sequence, so a torn prefix is never used. After a failed attempt it fences again
+//! (`Acquire`), so the write it saw begin, and the completed write of the other copy before it,
+//! happen-before its retry on that other copy. All shared data are atomics: there is no data race even
+//! when a read is discarded.
 
 use crate::abi::PATH_FILTER_SIZE;
 use crate::sync::{fence, AtomicU32, AtomicU64, Lock, Ordering};
@@ -80,14 +89,85 @@ fn is_utf8(bytes: &[u8]) -> bool {
     true
 }
 
-/// The filter itself; see the module documentation.
-pub struct PathFilter {
+/// One copy of the prefix, under its own sequence lock.
+struct Copy {
     /// Even: stable; odd: a write is in progress.
     seq: AtomicU32,
     /// Prefix length in bytes, 0 = no filter; never above [`MAX_PREFIX_LEN`].
     len: AtomicU32,
     /// Prefix bytes, native byte order within each word, zero after the prefix.
     words: [AtomicU64; WORDS],
+}
+
+impl Copy {
+    #[cfg(not(loom))]
+    #[allow(clippy::declare_interior_mutable_const)] // one fresh copy per use, as intended
+    const EMPTY: Copy = {
+        const ZERO: AtomicU64 = AtomicU64::new(0);
+        Copy {
+            seq: AtomicU32::new(0),
+            len: AtomicU32::new(0),
+            words: [ZERO; WORDS],
+        }
+    };
+
+    #[cfg(loom)]
+    fn empty() -> Copy {
+        Copy {
+            seq: AtomicU32::new(0),
+            len: AtomicU32::new(0),
+            words: core::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    /// Writes `prefix` (at most [`MAX_PREFIX_LEN`] bytes); the caller is the only writer.
+    /// Words past both the old and the new prefix are zero already and are left alone.
+    fn write(&self, prefix: &[u8]) {
+        let seq = self.seq.load(Ordering::Relaxed);
+        let old_len = self.len.load(Ordering::Relaxed) as usize;
+        let used = prefix.len().max(old_len).div_ceil(8);
+        // Release: a reader that sees this write begin also sees the flips before it (so its
+        // next look at the index finds them); the fence orders it before the data stores.
+        self.seq.store(seq.wrapping_add(1), Ordering::Release);
+        fence(Ordering::Release);
+        let mut rest = prefix;
+        for word in self.words.iter().take(used) {
+            let mut bytes = [0u8; 8];
+            let take = rest.len().min(8);
+            for (dst, src) in bytes.iter_mut().zip(rest.iter()) {
+                *dst = *src;
+            }
+            rest = rest.get(take..).unwrap_or(&[]);
+            word.store(u64::from_ne_bytes(bytes), Ordering::Relaxed);
+        }
+        self.len.store(prefix.len() as u32, Ordering::Relaxed);
+        self.seq.store(seq.wrapping_add(2), Ordering::Release);
+    }
+
+    /// One sequence-lock read: `read(len, words)` if no write overlapped it.
+    #[inline]
+    fn read<R>(&self, read: &mut impl FnMut(usize, &[AtomicU64; WORDS]) -> R) -> Option<R> {
+        let before = self.seq.load(Ordering::Acquire);
+        if before & 1 != 0 {
+            return None;
+        }
+        let len = (self.len.load(Ordering::Relaxed) as usize).min(MAX_PREFIX_LEN);
+        let result = read(len, &self.words);
+        fence(Ordering::Acquire);
+        if self.seq.load(Ordering::Relaxed) != before {
+            // Synchronize with the write we saw, so the other copy's last write is visible.
+            fence(Ordering::Acquire);
+            return None;
+        }
+        Some(result)
+    }
+}
+
+/// The filter itself; see the module documentation.
+pub struct PathFilter {
+    /// Which copy readers use (0 or 1).
+    active: AtomicU32,
+    copies: [Copy; 2],
     writer: Lock<()>,
 }
 
@@ -95,12 +175,9 @@ impl PathFilter {
     /// An empty filter.
     #[cfg(not(loom))]
     pub const fn new() -> Self {
-        #[allow(clippy::declare_interior_mutable_const)] // one fresh copy per word, as intended
-        const ZERO: AtomicU64 = AtomicU64::new(0);
         PathFilter {
-            seq: AtomicU32::new(0),
-            len: AtomicU32::new(0),
-            words: [ZERO; WORDS],
+            active: AtomicU32::new(0),
+            copies: [Copy::EMPTY, Copy::EMPTY],
             writer: Lock::new(()),
         }
     }
@@ -109,9 +186,8 @@ impl PathFilter {
     #[cfg(loom)]
     pub fn new() -> Self {
         PathFilter {
-            seq: AtomicU32::new(0),
-            len: AtomicU32::new(0),
-            words: core::array::from_fn(|_| AtomicU64::new(0)),
+            active: AtomicU32::new(0),
+            copies: [Copy::empty(), Copy::empty()],
             writer: Lock::new(()),
         }
     }
@@ -125,21 +201,11 @@ impl PathFilter {
             return false;
         }
         self.writer.with(|_| {
-            let seq = self.seq.load(Ordering::Relaxed);
-            self.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
-            fence(Ordering::Release);
-            let mut rest = prefix;
-            for word in self.words.iter() {
-                let mut bytes = [0u8; 8];
-                let take = rest.len().min(8);
-                for (dst, src) in bytes.iter_mut().zip(rest.iter()) {
-                    *dst = *src;
-                }
-                rest = rest.get(take..).unwrap_or(&[]);
-                word.store(u64::from_ne_bytes(bytes), Ordering::Relaxed);
+            let next = self.active.load(Ordering::Relaxed) ^ 1;
+            if let Some(copy) = self.copies.get(next as usize) {
+                copy.write(prefix);
+                self.active.store(next, Ordering::Release);
             }
-            self.len.store(prefix.len() as u32, Ordering::Relaxed);
-            self.seq.store(seq.wrapping_add(2), Ordering::Release);
         });
         true
     }
@@ -188,23 +254,22 @@ impl PathFilter {
         .unwrap_or(Verdict::NoMatch)
     }
 
-    /// Runs `read` (length, words) inside the seqlock read protocol; `None` after
-    /// [`READ_ATTEMPTS`] attempts that all overlapped a write.
+    /// Runs `read` (length, words) on the active copy inside the sequence-lock read protocol;
+    /// `None` after [`READ_ATTEMPTS`] attempts that all overlapped a write of the copy they read.
     #[inline]
     fn read_consistent<R>(
         &self,
         mut read: impl FnMut(usize, &[AtomicU64; WORDS]) -> R,
     ) -> Option<R> {
+        let mut copy = self.active.load(Ordering::Acquire) as usize;
         for _ in 0..READ_ATTEMPTS {
-            let before = self.seq.load(Ordering::Acquire);
-            if before & 1 == 0 {
-                let len = (self.len.load(Ordering::Relaxed) as usize).min(MAX_PREFIX_LEN);
-                let result = read(len, &self.words);
-                fence(Ordering::Acquire);
-                if self.seq.load(Ordering::Relaxed) == before {
-                    return Some(result);
-                }
+            if let Some(result) = self.copies.get(copy).and_then(|c| c.read(&mut read)) {
+                return Some(result);
             }
+            // A write of this copy began, so a write of the other one completed before it (the
+            // writer fills a copy only after making the other one active), and the failed read
+            // synchronized with that begin: read the other copy, no need to look at the index.
+            copy ^= 1;
             core::hint::spin_loop();
         }
         None
@@ -419,16 +484,36 @@ mod tests {
     }
 
     #[test]
-    fn a_reader_meeting_a_stuck_writer_gives_up_instead_of_blocking() {
+    fn a_writer_preempted_mid_write_does_not_disturb_readers() {
         let filter = PathFilter::new();
         assert!(filter.set(b"/a"));
-        // A writer preempted mid-write leaves the sequence odd.
-        let seq = filter.seq.load(Ordering::Relaxed);
-        filter.seq.store(seq + 1, Ordering::Relaxed);
+        // A writer stopped half-way through the next rewrite leaves the inactive copy odd.
+        let inactive = &filter.copies[(filter.active.load(Ordering::Relaxed) ^ 1) as usize];
+        let seq = inactive.seq.load(Ordering::Relaxed);
+        inactive.seq.store(seq + 1, Ordering::Relaxed);
+        assert_eq!(check(&filter, &["/a/b"]), Verdict::Match);
+        inactive.seq.store(seq, Ordering::Relaxed);
+    }
+
+    #[test]
+    fn a_reader_losing_every_attempt_gives_up_instead_of_blocking() {
+        let filter = PathFilter::new();
+        assert!(filter.set(b"/a"));
+        // What a reader sees when both copies keep being rewritten under it.
+        let seqs: Vec<u32> = filter
+            .copies
+            .iter()
+            .map(|c| c.seq.load(Ordering::Relaxed))
+            .collect();
+        for (copy, seq) in filter.copies.iter().zip(&seqs) {
+            copy.seq.store(seq | 1, Ordering::Relaxed);
+        }
         assert_eq!(check(&filter, &["/a/b"]), Verdict::NoMatch);
         let mut out = [0u8; PATH_FILTER_SIZE];
         assert_eq!(filter.read(&mut out), None);
-        filter.seq.store(seq, Ordering::Relaxed);
+        for (copy, seq) in filter.copies.iter().zip(&seqs) {
+            copy.seq.store(*seq, Ordering::Relaxed);
+        }
         assert_eq!(check(&filter, &["/a/b"]), Verdict::Match);
     }
 

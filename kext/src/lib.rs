@@ -1,7 +1,8 @@
 //! RustKext driver core: every decision of the kext, behind the C ABI of `shim-cpp/rustkext.h`.
 //!
 //! - [`gate`]: the revoke-then-wait primitive that makes kauth callbacks safe to unregister.
-//! - [`lifecycle`]: client admission, the unload policy and self-termination.
+//! - [`lifecycle`]: client admission, the unload policy and self-termination; [`config`]: the
+//!   settings read from the personality.
 //! - [`filter`] and [`monitor`]: the FILEOP listener's logic (counting, path-prefix filter).
 //! - [`dispatch`]: the external-method table and its validation.
 //! - [`driver`]: the [`driver::Driver`] state that combines them.
@@ -34,6 +35,7 @@
 extern crate std;
 
 pub mod abi;
+pub mod config;
 pub mod dispatch;
 pub mod driver;
 pub mod filter;

@@ -6,34 +6,31 @@
 //! a client is open, and after a refused request exactly one close (the one that leaves zero
 //! clients) orders the self-termination.
 //!
-//! Admission checks, in this order (the first failing one answers):
+//! Admission checks, in this order (the first failing one answers, and nothing changes):
 //! 1. connection type other than [`CONNECT_TYPE_DEFAULT`] → `kIOReturnBadArgument`;
 //! 2. admin-only open (`RustKextAdminOnly`) by a non-administrator → `kIOReturnNotPrivileged`;
-//! 3. unload pending, service terminating or not running → `kIOReturnNotPermitted`;
-//! 4. client table full → `kIOReturnNoResources`.
+//! 3. service not running (stopped, or terminating), or an unload pending and the caller is not
+//!    an administrator → `kIOReturnNotPermitted`;
+//! 4. table full → `kIOReturnNoResources`: non-administrators while `max_clients` clients are
+//!    open, administrators while `max_clients + ADMIN_RESERVED_CLIENTS` are.
+//!
+//! Rules 3 and 4 are why no local user can lock an administrator out: root can always open a
+//! client, also while an unload is pending, and cancel it (`CancelUnload`).
 //!
 //! Client ids are nonzero: `generation << 8 | (slot + 1)`, with a per-slot generation that
 //! advances on every open, so an id is unique among open clients and not reused by the next
 //! client in the same slot (only after 2^24 opens of that slot).
 
-use crate::abi::{CONNECT_TYPE_DEFAULT, MAX_CLIENTS};
+use crate::abi::{ADMIN_RESERVED_CLIENTS, CONNECT_TYPE_DEFAULT, MAX_CLIENTS};
+use crate::config::Config;
 use crate::ioreturn::{
     kIOReturnBadArgument, kIOReturnNoResources, kIOReturnNotPermitted, kIOReturnNotPrivileged,
     IOReturn,
 };
 use crate::sync::Lock;
 
-const SLOTS: usize = MAX_CLIENTS as usize;
+const SLOTS: usize = (MAX_CLIENTS + ADMIN_RESERVED_CLIENTS) as usize;
 const GENERATION_MASK: u32 = 0x00ff_ffff;
-
-/// Settings from the personality.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Config {
-    /// Capacity of the client table; 0 = [`MAX_CLIENTS`], larger values are clamped to it.
-    pub max_clients: u32,
-    /// Refuse non-administrators at open.
-    pub admin_only_open: bool,
-}
 
 /// What the shim must do after a close.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,8 +38,21 @@ pub enum CloseAction {
     /// Nothing more.
     Nothing,
     /// This close left no client after a refused unload request: terminate the service
-    /// (asynchronously). Said once per refused request.
+    /// (asynchronously). Said once per start; from then on every open is refused.
     TerminateService,
+}
+
+/// The answer to a `terminate()` request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TerminateAnswer {
+    /// Refuse: this many clients are open. The request is remembered; the last close will order
+    /// the self-termination.
+    Refuse(u32),
+    /// Allow, for the first time since start: the shim shuts the service down (withdraws its
+    /// resource, closes the gate, unlistens, drains) before it terminates.
+    ShutDown,
+    /// Allow; nothing of ours is left to shut down (already done, or the service is stopped).
+    Proceed,
 }
 
 /// What an external method may know about its client.
@@ -56,6 +66,8 @@ pub struct ClientInfo {
     pub open_clients: u32,
     /// A refused unload request is remembered.
     pub unload_pending: bool,
+    /// The personality lets non-administrators read the statistics.
+    pub stats_for_everyone: bool,
 }
 
 /// Where the service is in its life.
@@ -63,9 +75,9 @@ pub struct ClientInfo {
 pub enum Phase {
     /// Not started, or released.
     Stopped,
-    /// Started: clients may open (unless an unload is pending).
+    /// Started: clients may open (only administrators while an unload is pending).
     Running,
-    /// `terminate()` was allowed: every open is refused until stop.
+    /// Termination was allowed or ordered: every open is refused until stop.
     Terminating,
 }
 
@@ -82,12 +94,12 @@ struct Slot {
 pub struct Snapshot {
     /// Life phase.
     pub phase: Phase,
-    /// Table capacity in force.
-    pub capacity: u32,
-    /// Admin-only open in force.
-    pub admin_only_open: bool,
+    /// Settings in force.
+    pub config: Config,
     /// A refused unload request is remembered.
     pub unload_pending: bool,
+    /// The first allowed terminate request has been answered with [`TerminateAnswer::ShutDown`].
+    pub shut_down: bool,
     /// Clients open.
     pub open_clients: u32,
     slots: [Slot; SLOTS],
@@ -96,9 +108,13 @@ pub struct Snapshot {
 impl Snapshot {
     const STOPPED: Snapshot = Snapshot {
         phase: Phase::Stopped,
-        capacity: MAX_CLIENTS,
-        admin_only_open: false,
+        config: Config {
+            max_clients: MAX_CLIENTS,
+            admin_only_open: false,
+            stats_for_everyone: false,
+        },
         unload_pending: false,
+        shut_down: false,
         open_clients: 0,
         slots: [Slot {
             id: 0,
@@ -107,7 +123,12 @@ impl Snapshot {
         }; SLOTS],
     };
 
+    /// The slot of the open client `id`; none while stopped (ids of a released service are
+    /// dead, whatever a stale user client still holds).
     fn slot_of(&self, id: u32) -> Option<usize> {
+        if self.phase == Phase::Stopped {
+            return None;
+        }
         let index = (id & 0xff).checked_sub(1)? as usize;
         match self.slots.get(index) {
             Some(slot) if id != 0 && slot.id == id => Some(index),
@@ -122,7 +143,23 @@ impl Snapshot {
             is_admin: slot.is_admin,
             open_clients: self.open_clients,
             unload_pending: self.unload_pending,
+            stats_for_everyone: self.config.stats_for_everyone,
         })
+    }
+
+    /// Rules 3 and 4 of the module documentation.
+    fn admits(&self, is_admin: bool) -> Result<(), IOReturn> {
+        if self.phase != Phase::Running || (self.unload_pending && !is_admin) {
+            return Err(kIOReturnNotPermitted);
+        }
+        let room = match is_admin {
+            true => self.config.max_clients + ADMIN_RESERVED_CLIENTS,
+            false => self.config.max_clients,
+        };
+        if self.open_clients >= room {
+            return Err(kIOReturnNoResources);
+        }
+        Ok(())
     }
 }
 
@@ -149,30 +186,27 @@ impl Registry {
     }
 
     /// Service start: Stopped → Running with `config` and an empty table (generations are kept,
-    /// so ids stay fresh across restarts). `false` if not stopped.
+    /// so ids stay fresh across restarts). `false` (nothing changed) if not stopped.
     pub fn start(&self, config: Config) -> bool {
         self.state.with(|s| {
             if s.phase != Phase::Stopped {
                 return false;
             }
             s.phase = Phase::Running;
-            s.capacity = match config.max_clients {
-                0 => MAX_CLIENTS,
-                n => n.min(MAX_CLIENTS),
-            };
-            s.admin_only_open = config.admin_only_open;
-            s.unload_pending = false;
-            s.open_clients = 0;
-            s.slots.iter_mut().for_each(|slot| slot.id = 0);
+            s.config = config;
             true
         })
     }
 
-    /// Service release: back to Stopped; every later open is refused.
+    /// Service release: back to Stopped. Every open client is forgotten (a stale user client is
+    /// refused with `kIOReturnNotOpen` from now on), nothing is pending.
     pub fn stop(&self) {
         self.state.with(|s| {
             s.phase = Phase::Stopped;
             s.unload_pending = false;
+            s.shut_down = false;
+            s.open_clients = 0;
+            s.slots.iter_mut().for_each(|slot| slot.id = 0);
         });
     }
 
@@ -183,15 +217,10 @@ impl Registry {
             return Err(kIOReturnBadArgument);
         }
         self.state.with(|s| {
-            if s.admin_only_open && !is_admin {
+            if s.config.admin_only_open && !is_admin {
                 return Err(kIOReturnNotPrivileged);
             }
-            if s.phase != Phase::Running || s.unload_pending {
-                return Err(kIOReturnNotPermitted);
-            }
-            if s.open_clients >= s.capacity {
-                return Err(kIOReturnNoResources);
-            }
+            s.admits(is_admin)?;
             let (index, slot) = s
                 .slots
                 .iter_mut()
@@ -217,9 +246,11 @@ impl Registry {
                 slot.id = 0;
             }
             s.open_clients = s.open_clients.saturating_sub(1);
-            // Opens are refused while the request is pending, so the count cannot reach zero a
-            // second time for the same request: this is said exactly once.
-            if s.open_clients == 0 && s.unload_pending {
+            if s.open_clients == 0 && s.unload_pending && s.phase == Phase::Running {
+                // The unload goes ahead: from now on nobody opens (not even root), so this is
+                // said once per start.
+                s.phase = Phase::Terminating;
+                s.unload_pending = false;
                 CloseAction::TerminateService
             } else {
                 CloseAction::Nothing
@@ -227,19 +258,20 @@ impl Registry {
         })
     }
 
-    /// `terminate()`: `Ok` = allow (no client is open; the service is terminating and every
-    /// later open is refused). `Err(n)` = refuse, `n` clients are open; the request is remembered.
-    pub fn terminate_request(&self) -> Result<(), u32> {
+    /// `terminate()`: see [`TerminateAnswer`].
+    pub fn terminate_request(&self) -> TerminateAnswer {
         self.state.with(|s| {
+            if s.phase == Phase::Stopped || s.shut_down {
+                return TerminateAnswer::Proceed;
+            }
             if s.open_clients > 0 {
                 s.unload_pending = true;
-                return Err(s.open_clients);
+                return TerminateAnswer::Refuse(s.open_clients);
             }
-            if s.phase == Phase::Running {
-                s.phase = Phase::Terminating;
-            }
+            s.phase = Phase::Terminating;
             s.unload_pending = false;
-            Ok(())
+            s.shut_down = true;
+            TerminateAnswer::ShutDown
         })
     }
 
@@ -274,10 +306,27 @@ mod tests {
     use std::collections::HashSet;
     use std::vec::Vec;
 
+    const USER: bool = false;
+    const ROOT: bool = true;
+
     fn running(config: Config) -> Registry {
         let registry = Registry::new();
         assert!(registry.start(config));
         registry
+    }
+
+    fn with_max(max_clients: u32) -> Config {
+        Config {
+            max_clients,
+            ..Config::default()
+        }
+    }
+
+    /// `open` that must be refused with `code` and change nothing.
+    fn refused(r: &Registry, is_admin: bool, code: IOReturn) {
+        let before = r.snapshot();
+        assert_eq!(r.open(0, is_admin), Err(code), "admin {is_admin}");
+        assert_eq!(r.snapshot(), before, "a refusal changes nothing");
     }
 
     #[test]
@@ -290,46 +339,50 @@ mod tests {
 
     #[test]
     fn stopped_registry_refuses_opens() {
-        let r = Registry::new();
-        assert_eq!(
-            r.open(CONNECT_TYPE_DEFAULT, true),
-            Err(kIOReturnNotPermitted)
-        );
+        refused(&Registry::new(), ROOT, kIOReturnNotPermitted);
         let r = running(Config::default());
         r.stop();
-        assert_eq!(
-            r.open(CONNECT_TYPE_DEFAULT, true),
-            Err(kIOReturnNotPermitted)
-        );
+        refused(&r, ROOT, kIOReturnNotPermitted);
     }
 
     #[test]
-    fn default_capacity_is_64_then_no_resources() {
+    fn users_fill_max_clients_and_only_administrators_take_the_reserve() {
         let r = running(Config::default());
-        let ids: Vec<u32> = (0..64).map(|_| r.open(0, false).unwrap()).collect();
-        assert_eq!(r.open(0, false), Err(kIOReturnNoResources));
-        assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 64);
-        assert!(ids.iter().all(|&id| id != 0));
-        assert_eq!(r.snapshot().open_clients, 64);
+        let users: Vec<u32> = (0..MAX_CLIENTS).map(|_| r.open(0, USER).unwrap()).collect();
+        refused(&r, USER, kIOReturnNoResources);
+        let admins: Vec<u32> = (0..ADMIN_RESERVED_CLIENTS)
+            .map(|_| r.open(0, ROOT).unwrap())
+            .collect();
+        refused(&r, ROOT, kIOReturnNoResources);
+        refused(&r, USER, kIOReturnNoResources);
+        let all: HashSet<u32> = users.iter().chain(admins.iter()).copied().collect();
+        assert_eq!(all.len(), (MAX_CLIENTS + ADMIN_RESERVED_CLIENTS) as usize);
+        assert!(all.iter().all(|&id| id != 0));
+        // Everyone counts against max_clients: with 63 users and administrators' clients still
+        // filling the place a user left, users wait until fewer than 64 clients are open.
+        assert_eq!(r.close(users[0]), CloseAction::Nothing);
+        for admin in &admins[..3] {
+            assert_eq!(r.close(*admin), CloseAction::Nothing);
+            refused(&r, USER, kIOReturnNoResources);
+        }
+        assert_eq!(r.close(admins[3]), CloseAction::Nothing);
+        assert!(r.open(0, USER).is_ok());
+        refused(&r, USER, kIOReturnNoResources);
+        assert!(r.open(0, ROOT).is_ok(), "the reserve is there again");
     }
 
     #[test]
-    fn capacity_from_config_is_clamped() {
-        for (asked, got) in [(1u32, 1u32), (3, 3), (64, 64), (65, 64), (u32::MAX, 64)] {
-            let r = running(Config {
-                max_clients: asked,
-                admin_only_open: false,
-            });
-            for _ in 0..got {
-                r.open(0, false).unwrap();
+    fn capacity_comes_from_the_config() {
+        for max in [1u32, 2, 3, 64] {
+            let r = running(with_max(max));
+            for _ in 0..max {
+                r.open(0, USER).unwrap();
             }
-            let before = r.snapshot();
-            assert_eq!(
-                r.open(0, false),
-                Err(kIOReturnNoResources),
-                "max_clients {asked}"
-            );
-            assert_eq!(r.snapshot(), before, "a refusal changes nothing");
+            refused(&r, USER, kIOReturnNoResources);
+            for _ in 0..ADMIN_RESERVED_CLIENTS {
+                r.open(0, ROOT).unwrap();
+            }
+            refused(&r, ROOT, kIOReturnNoResources);
         }
     }
 
@@ -338,35 +391,49 @@ mod tests {
         let r = running(Config {
             max_clients: 1,
             admin_only_open: true,
+            stats_for_everyone: false,
         });
         assert_eq!(
-            r.open(1, false),
+            r.open(1, USER),
             Err(kIOReturnBadArgument),
             "connect type first"
         );
-        assert_eq!(r.open(1, true), Err(kIOReturnBadArgument));
-        assert_eq!(r.open(0, false), Err(kIOReturnNotPrivileged));
-        let admin = r.open(0, true).unwrap();
-        assert_eq!(r.open(0, true), Err(kIOReturnNoResources));
-        assert_eq!(r.terminate_request(), Err(1));
-        assert_eq!(
-            r.open(0, false),
-            Err(kIOReturnNotPrivileged),
-            "privilege before unload"
-        );
-        assert_eq!(
-            r.open(0, true),
-            Err(kIOReturnNotPermitted),
-            "unload before table full"
-        );
-        assert_eq!(r.close(admin), CloseAction::TerminateService);
+        assert_eq!(r.open(1, ROOT), Err(kIOReturnBadArgument));
+        refused(&r, USER, kIOReturnNotPrivileged);
+        let admin = r.open(0, ROOT).unwrap();
+        assert_eq!(r.terminate_request(), TerminateAnswer::Refuse(1));
+        refused(&r, USER, kIOReturnNotPrivileged); // privilege before unload
+        let second = r.open(0, ROOT).unwrap(); // an administrator opens while pending
+        assert_eq!(r.close(admin), CloseAction::Nothing);
+        assert_eq!(r.close(second), CloseAction::TerminateService);
+        refused(&r, ROOT, kIOReturnNotPermitted);
+    }
+
+    #[test]
+    fn while_an_unload_is_pending_only_administrators_open_and_can_cancel() {
+        let r = running(Config::default());
+        let user = r.open(0, USER).unwrap();
+        assert_eq!(r.terminate_request(), TerminateAnswer::Refuse(1));
+        refused(&r, USER, kIOReturnNotPermitted);
+        let root = r.open(0, ROOT).unwrap();
+        assert!(r.client(root).unwrap().unload_pending);
+        assert!(r.cancel_unload());
+        let user2 = r.open(0, USER).unwrap();
+        for id in [user, root, user2] {
+            assert_eq!(
+                r.close(id),
+                CloseAction::Nothing,
+                "cancelled: no termination"
+            );
+        }
+        assert_eq!(r.snapshot().phase, Phase::Running);
     }
 
     #[test]
     fn admin_flag_is_kept_per_client() {
         let r = running(Config::default());
-        let user = r.open(0, false).unwrap();
-        let admin = r.open(0, true).unwrap();
+        let user = r.open(0, USER).unwrap();
+        let admin = r.open(0, ROOT).unwrap();
         assert!(!r.client(user).unwrap().is_admin);
         assert!(r.client(admin).unwrap().is_admin);
         assert_eq!(r.client(admin).unwrap().open_clients, 2);
@@ -375,9 +442,9 @@ mod tests {
     #[test]
     fn ids_are_not_immediately_reused() {
         let r = running(Config::default());
-        let first = r.open(0, false).unwrap();
+        let first = r.open(0, USER).unwrap();
         r.close(first);
-        let second = r.open(0, false).unwrap();
+        let second = r.open(0, USER).unwrap();
         assert_ne!(first, second);
         assert_eq!(r.client(first), None);
         assert_eq!(
@@ -391,8 +458,8 @@ mod tests {
     #[test]
     fn close_is_idempotent_and_ignores_unknown_ids() {
         let r = running(Config::default());
-        let a = r.open(0, false).unwrap();
-        let _b = r.open(0, false).unwrap();
+        let a = r.open(0, USER).unwrap();
+        let _b = r.open(0, USER).unwrap();
         assert_eq!(r.close(a), CloseAction::Nothing);
         let after = r.snapshot();
         for id in [a, 0, 0xff, 0x41, u32::MAX, a ^ 0x100] {
@@ -402,62 +469,74 @@ mod tests {
     }
 
     #[test]
-    fn terminate_with_no_client_is_allowed_and_then_opens_are_refused() {
+    fn terminate_with_no_client_shuts_down_once_and_then_opens_are_refused() {
         let r = running(Config::default());
-        assert_eq!(r.terminate_request(), Ok(()));
+        assert_eq!(r.terminate_request(), TerminateAnswer::ShutDown);
         assert_eq!(r.snapshot().phase, Phase::Terminating);
-        assert_eq!(r.open(0, true), Err(kIOReturnNotPermitted));
+        refused(&r, ROOT, kIOReturnNotPermitted);
         assert_eq!(
             r.terminate_request(),
-            Ok(()),
-            "asking again is still allowed"
+            TerminateAnswer::Proceed,
+            "asking again (kextunload walks inactive services) shuts nothing down twice"
         );
     }
 
     #[test]
     fn refused_terminate_is_remembered_and_the_last_close_orders_termination_once() {
         let r = running(Config::default());
-        let a = r.open(0, false).unwrap();
-        let b = r.open(0, false).unwrap();
-        assert_eq!(r.terminate_request(), Err(2));
+        let a = r.open(0, USER).unwrap();
+        let b = r.open(0, USER).unwrap();
+        assert_eq!(r.terminate_request(), TerminateAnswer::Refuse(2));
         assert!(r.client(a).unwrap().unload_pending);
-        assert_eq!(r.open(0, true), Err(kIOReturnNotPermitted));
         assert_eq!(r.close(a), CloseAction::Nothing, "not the last client");
         assert_eq!(r.close(b), CloseAction::TerminateService);
         assert_eq!(r.close(b), CloseAction::Nothing, "death after close");
         assert_eq!(r.close(a), CloseAction::Nothing);
-        assert_eq!(
-            r.terminate_request(),
-            Ok(()),
-            "the service's own terminate is allowed"
-        );
+        refused(&r, ROOT, kIOReturnNotPermitted);
+        assert_eq!(r.terminate_request(), TerminateAnswer::ShutDown);
         assert_eq!(r.snapshot().phase, Phase::Terminating);
     }
 
     #[test]
-    fn cancel_unload_accepts_clients_again_and_the_last_close_does_nothing() {
+    fn cancel_unload_accepts_clients_again_and_a_new_request_orders_termination_once() {
         let r = running(Config::default());
-        let a = r.open(0, true).unwrap();
-        assert_eq!(r.terminate_request(), Err(1));
+        let a = r.open(0, ROOT).unwrap();
+        assert_eq!(r.terminate_request(), TerminateAnswer::Refuse(1));
         assert!(r.cancel_unload());
         assert!(!r.cancel_unload(), "nothing pending the second time");
-        let b = r.open(0, false).unwrap();
+        let b = r.open(0, USER).unwrap();
         assert_eq!(r.close(a), CloseAction::Nothing);
         assert_eq!(r.close(b), CloseAction::Nothing);
-        // A new refused request after the cancel orders termination again, once.
-        let c = r.open(0, false).unwrap();
-        assert_eq!(r.terminate_request(), Err(1));
+        let c = r.open(0, USER).unwrap();
+        assert_eq!(r.terminate_request(), TerminateAnswer::Refuse(1));
         assert_eq!(r.close(c), CloseAction::TerminateService);
+    }
+
+    #[test]
+    fn after_stop_clients_are_forgotten_and_terminate_requests_change_nothing() {
+        let r = running(Config::default());
+        let a = r.open(0, ROOT).unwrap();
+        r.stop();
+        assert_eq!(r.client(a), None, "a stale client is no longer served");
+        assert_eq!(r.close(a), CloseAction::Nothing);
+        let before = r.snapshot();
+        assert_eq!(r.terminate_request(), TerminateAnswer::Proceed);
+        assert_eq!(
+            r.snapshot(),
+            before,
+            "no unload marked pending on a stopped driver"
+        );
+        assert!(!before.unload_pending);
     }
 
     #[test]
     fn restart_forgets_clients_but_not_generations() {
         let r = running(Config::default());
-        let a = r.open(0, false).unwrap();
+        let a = r.open(0, USER).unwrap();
         r.stop();
         assert!(r.start(Config::default()));
         assert_eq!(r.snapshot().open_clients, 0);
         assert_eq!(r.client(a), None);
-        assert_ne!(r.open(0, false).unwrap(), a);
+        assert_ne!(r.open(0, USER).unwrap(), a);
     }
 }

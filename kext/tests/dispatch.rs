@@ -3,17 +3,19 @@
 
 use proptest::prelude::*;
 use rustkext::abi::{Stats, PATH_FILTER_SIZE, STATS_SIZE, STATS_VERSION};
+use rustkext::config::Config;
 use rustkext::dispatch::{Call, Written};
 use rustkext::ioreturn::*;
-use rustkext::lifecycle::{Config, Snapshot};
+use rustkext::lifecycle::{Snapshot, TerminateAnswer};
 use rustkext::Driver;
 
 /// The table of DESIGN.md, written out independently of `abi.rs`:
-/// (selector, scalars in, struct in, scalars out, struct out, administrator only).
+/// (selector, scalars in, struct in, scalars out, struct out, administrator only under the
+/// default personality).
 const TABLE: [(u32, u32, u32, u32, u32, bool); 7] = [
     (0, 1, 0, 1, 0, false),
     (1, 0, 0, 3, 0, false),
-    (2, 0, 0, 0, 104, false),
+    (2, 0, 0, 0, 104, true),
     (3, 0, 0, 0, 0, true),
     (4, 0, 1024, 0, 0, true),
     (5, 0, 0, 3, 0, false),
@@ -27,8 +29,12 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_with(Config::default())
+}
+
+fn fixture_with(config: Config) -> Fixture {
     let driver = Box::new(Driver::new());
-    assert!(driver.start(Config::default()));
+    assert!(driver.start(config));
     let user = driver.registry().open(0, false).unwrap();
     let admin = driver.registry().open(0, true).unwrap();
     Fixture {
@@ -134,7 +140,7 @@ fn get_version_returns_the_abi_version() {
             bytes: 0
         })
     );
-    assert_eq!(b.scalar_out, [1, 0, 0]);
+    assert_eq!(b.scalar_out, [2, 0, 0]);
 }
 
 #[test]
@@ -145,7 +151,7 @@ fn get_stats_returns_the_versioned_struct_with_the_counts() {
     fire_open(&f.driver, path);
     let mut b = Buffers::for_selector(2);
     assert_eq!(
-        b.call(&f.driver, f.user, 2),
+        b.call(&f.driver, f.admin, 2),
         Ok(Written {
             scalars: 0,
             bytes: STATS_SIZE as u32
@@ -229,6 +235,32 @@ fn set_path_filter_refuses_bad_content_and_keeps_the_old_filter() {
 }
 
 #[test]
+fn get_stats_is_an_administrators_unless_the_personality_opens_it() {
+    let f = fixture();
+    fire_open(&f.driver, c"/tmp/x");
+    let before = state(&f.driver);
+    let mut b = Buffers::for_selector(2);
+    assert_eq!(b.call(&f.driver, f.user, 2), Err(kIOReturnNotPrivileged));
+    assert!(b.struct_out.iter().all(|&v| v == 0xaa), "nothing written");
+    assert_eq!(state(&f.driver), before);
+
+    let f = fixture_with(Config {
+        stats_for_everyone: true,
+        ..Config::default()
+    });
+    fire_open(&f.driver, c"/tmp/x");
+    let mut b = Buffers::for_selector(2);
+    assert!(b.call(&f.driver, f.user, 2).is_ok());
+    assert_eq!(Stats::from_bytes(&b.struct_out).unwrap().events[0], 1);
+    let mut reset = Buffers::for_selector(3);
+    assert_eq!(
+        reset.call(&f.driver, f.user, 3),
+        Err(kIOReturnNotPrivileged),
+        "only reading is opened"
+    );
+}
+
+#[test]
 fn get_client_info_reports_id_count_and_unload_pending() {
     let f = fixture();
     let mut b = Buffers::for_selector(5);
@@ -240,7 +272,10 @@ fn get_client_info_reports_id_count_and_unload_pending() {
         })
     );
     assert_eq!(b.scalar_out, [u64::from(f.user), 2, 0]);
-    assert_eq!(f.driver.registry().terminate_request(), Err(2));
+    assert_eq!(
+        f.driver.registry().terminate_request(),
+        TerminateAnswer::Refuse(2)
+    );
     b.call(&f.driver, f.admin, 5).unwrap();
     assert_eq!(b.scalar_out, [u64::from(f.admin), 2, 1]);
 }
@@ -248,9 +283,12 @@ fn get_client_info_reports_id_count_and_unload_pending() {
 #[test]
 fn cancel_unload_needs_an_administrator_and_reopens_admission() {
     let f = fixture();
-    assert_eq!(f.driver.registry().terminate_request(), Err(2));
     assert_eq!(
-        f.driver.registry().open(0, true),
+        f.driver.registry().terminate_request(),
+        TerminateAnswer::Refuse(2)
+    );
+    assert_eq!(
+        f.driver.registry().open(0, false),
         Err(kIOReturnNotPermitted)
     );
     let mut b = Buffers::for_selector(6);
@@ -440,7 +478,7 @@ proptest! {
         prop_assert_eq!(result, Ok(Written { scalars: row.3, bytes: row.4 }));
         match selector {
             0 => prop_assert_eq!(b.scalar_out[0], scalars[0].wrapping_add(1)),
-            1 => prop_assert_eq!(&b.scalar_out, &[1, 0, 0]),
+            1 => prop_assert_eq!(&b.scalar_out, &[2, 0, 0]),
             2 => prop_assert_eq!(Stats::from_bytes(&b.struct_out), Some(before.stats)),
             3 => prop_assert_eq!(f.driver.stats().events, [0; 9]),
             5 => prop_assert_eq!(&b.scalar_out, &[u64::from(client), 2, 0]),

@@ -15,7 +15,9 @@ const _: fn(rustkext::ioreturn::IOReturn) -> i32 = |code| code;
 const TYPE_NAMES: &[(&str, &str)] = &[
     ("rk_ioreturn", "IOReturn"),
     ("rk_driver", "Driver"),
-    ("rk_config", "RkConfig"),
+    ("rk_property", "RkProperty"),
+    ("rk_property_kind", "RkPropertyKind"),
+    ("rk_terminate_answer", "RkTerminateAnswer"),
     ("rk_close_action", "RkCloseAction"),
     ("rk_method_shape", "MethodShape"),
     ("rk_method_args", "RkMethodArgs"),
@@ -424,9 +426,9 @@ fn the_parsers_see_the_whole_abi() {
     let c = parse_header(HEADER).unwrap();
     let rust = parse_rust(&[EXPORTS_RS, ABI_RS]).unwrap();
     assert_eq!(c.functions.len(), 10, "{:?}", c.functions.keys());
-    assert_eq!(c.imports.len(), 2);
+    assert_eq!(c.imports.len(), 6);
     assert_eq!(c.structs.len(), 3);
-    assert_eq!(c.enums.len(), 1);
+    assert_eq!(c.enums.len(), 3);
     assert_eq!(
         c.functions["rk_client_open"],
         (
@@ -455,8 +457,17 @@ fn the_comparator_catches_deliberate_mismatches() {
             "rk_client_close(rk_driver *driver, uint64_t client_id)",
         ),
         (
+            "rk_terminate_answer rk_service_terminate_request",
             "bool rk_service_terminate_request",
-            "int32_t rk_service_terminate_request",
+        ),
+        (
+            "rk_driver *rk_service_start(const void *personality);",
+            "rk_driver *rk_service_start(void *personality);",
+        ),
+        ("RK_TERMINATE_PROCEED = 2", "RK_TERMINATE_PROCEED = 3"),
+        (
+            "void rk_shim_mutex_unlock(void);",
+            "void rk_shim_mutex_unlock(uint32_t token);",
         ),
         (
             "rk_ioreturn rk_method_shape_for(uint32_t selector, rk_method_shape *shape)",
@@ -476,8 +487,8 @@ fn the_comparator_catches_deliberate_mismatches() {
             "    uint32_t scalar_output_count; /* in:",
         ),
         (
-            "uint32_t max_clients;     /* 0",
-            "uint64_t max_clients;     /* 0",
+            "    uint64_t value;\n} rk_property;",
+            "    uint32_t value;\n} rk_property;",
         ),
         (
             "RK_CLOSE_TERMINATE_SERVICE = 1",
@@ -506,7 +517,11 @@ fn the_comparator_catches_deliberate_mismatches() {
             "pub extern \"C\" fn rk_client_close(driver: *mut Driver, client_id: u32)",
             "pub extern \"C\" fn rk_client_close(driver: *mut Driver, client_id: i32)",
         ),
-        ("pub admin_only_open: u32,", "pub admin_only_open: bool,"),
+        (
+            "    pub reserved: u32,\n    /// The number",
+            "    pub reserved: u64,\n    /// The number",
+        ),
+        ("    ShutDown = 1,", "    ShutDown = 4,"),
         ("    TerminateService = 1,", "    TerminateService = 3,"),
         (
             "#[no_mangle]\npub extern \"C\" fn rk_service_close_gate",

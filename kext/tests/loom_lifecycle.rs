@@ -3,20 +3,23 @@
 //! "The service is torn down" is an access to a loom `UnsafeCell` that every open client also
 //! uses: loom reports a terminate that was allowed while a client could still use the service.
 //! Self-termination orders are counted across all threads: after a refused request there must be
-//! exactly one, however open, close, death and terminate interleave.
+//! exactly one, however open (by users and by administrators, who may open while an unload is
+//! pending), close, death and terminate interleave; and the shutdown happens at most once.
 #![cfg(loom)]
 
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
-use rustkext::lifecycle::{CloseAction, Config, Registry};
+use rustkext::config::Config;
+use rustkext::lifecycle::{CloseAction, Registry, TerminateAnswer};
 
 struct World {
     registry: Registry,
     /// What each of two clients uses while open; teardown touches both.
     service: [UnsafeCell<u32>; 2],
     orders: AtomicUsize,
+    shutdowns: AtomicUsize,
 }
 
 impl World {
@@ -27,6 +30,7 @@ impl World {
             registry,
             service: [UnsafeCell::new(0), UnsafeCell::new(0)],
             orders: AtomicUsize::new(0),
+            shutdowns: AtomicUsize::new(0),
         })
     }
 
@@ -41,22 +45,34 @@ impl World {
         }
     }
 
-    /// The shim's terminate(): returns whether it was allowed, and tears down if so.
+    /// The shim's terminate(): returns whether it was allowed, and tears down on the first.
     fn terminate(&self) -> bool {
-        let allowed = self.registry.terminate_request().is_ok();
-        if allowed {
-            for service in self.service.iter() {
-                // SAFETY: loom checks the exclusivity.
-                service.with_mut(|s| unsafe { *s = u32::MAX });
+        match self.registry.terminate_request() {
+            TerminateAnswer::Refuse(_) => false,
+            TerminateAnswer::ShutDown => {
+                assert_eq!(
+                    self.shutdowns.fetch_add(1, Ordering::SeqCst),
+                    0,
+                    "shut down twice"
+                );
+                for service in self.service.iter() {
+                    // SAFETY: loom checks the exclusivity.
+                    service.with_mut(|s| unsafe { *s = u32::MAX });
+                }
+                true
             }
+            TerminateAnswer::Proceed => true,
         }
-        allowed
     }
 }
 
 /// A client that opens, uses the service, closes, and then "dies" (a second close).
 fn client_session(world: &World, client: usize) -> bool {
-    match world.registry.open(0, false) {
+    session(world, client, false)
+}
+
+fn session(world: &World, client: usize, is_admin: bool) -> bool {
+    match world.registry.open(0, is_admin) {
         Ok(id) => {
             world.use_service(client);
             world.close(id);
@@ -153,5 +169,35 @@ fn opens_racing_a_refused_request_are_refused_or_counted() {
         let orders = world.orders.load(Ordering::SeqCst);
         // However the newcomer interleaved, a refused request ends in exactly one order.
         assert_eq!(orders, usize::from(refused), "opened: {opened}");
+    });
+}
+
+#[test]
+fn an_administrator_opening_during_a_pending_unload_leaves_exactly_one_self_termination() {
+    loom::model(|| {
+        let world = World::new();
+        let user = world.registry.open(0, false).unwrap();
+        assert!(!world.terminate(), "refused: the request is pending");
+        let admin = {
+            let world = world.clone();
+            thread::spawn(move || session(&world, 0, true))
+        };
+        let leaver = {
+            let world = world.clone();
+            thread::spawn(move || {
+                world.use_service(1);
+                world.close(user);
+                world.close(user);
+            })
+        };
+        // kextunload again, racing both: never allowed while the administrator's client is open
+        // (loom reports the teardown racing its use of the service).
+        let _ = world.terminate();
+        let _admin_opened = admin.join().unwrap();
+        leaver.join().unwrap();
+        assert_eq!(world.orders.load(Ordering::SeqCst), 1, "exactly one order");
+        assert!(world.terminate(), "nobody is left: allowed");
+        assert_eq!(world.shutdowns.load(Ordering::SeqCst), 1);
+        assert_eq!(world.registry.snapshot().open_clients, 0);
     });
 }

@@ -74,6 +74,13 @@ pub trait Backend: Sync {
     /// Waits, at most `bound`, until the kext is gone: its classes have no instances and it is
     /// no longer loaded. Returns how long it took (simulated time on the simulator).
     fn wait_unloaded(&self, bound: Duration) -> Result<Duration, String>;
+    /// Makes the kernel match every IOResources personality again, as a console-user change or
+    /// another kext's `publishResource` does (it publishes a resource of the harness's own), then
+    /// gives matching and any load request `settle` to act. Needs an administrator.
+    fn rematch_resources(&self, settle: Duration) -> Result<(), String>;
+    /// Whether the kext's service is registered and active (what `IOServiceGetMatchingService`
+    /// finds).
+    fn service_present(&self) -> Result<bool, String>;
 
     /// Starts a separate process (task) that opens a connection and keeps it open; returns once
     /// the connection is open.

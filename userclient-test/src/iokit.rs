@@ -216,6 +216,72 @@ impl Backend for IoKitBackend {
         }
     }
 
+    fn rematch_resources(&self, settle: Duration) -> Result<(), String> {
+        // IOResources::setProperties publishes each key as a resource (publishResource), which
+        // re-registers IOResources: every IOResources personality is matched again. Root only.
+        let resources = {
+            let class = c"IOResources";
+            // SAFETY: a NUL-terminated string; the dictionary is consumed below.
+            let matching = unsafe { IOServiceMatching(class.as_ptr()) };
+            if matching.is_null() {
+                return Err("IOServiceMatching(IOResources) failed".into());
+            }
+            // SAFETY: a valid matching dictionary, consumed by the call.
+            unsafe { IOServiceGetMatchingService(kIOMasterPortDefault, matching as _) }
+        };
+        if resources == 0 {
+            return Err("no IOResources in the registry".into());
+        }
+        let key = c"org.rustkext.harness.rematch";
+        // SAFETY: CoreFoundation calls with valid arguments; every created object is released
+        // below, after IORegistryEntrySetCFProperties has retained what it keeps.
+        let kr = unsafe {
+            use core_foundation_sys::base::{kCFAllocatorDefault, CFRelease};
+            use core_foundation_sys::dictionary::{
+                kCFTypeDictionaryKeyCallBacks, kCFTypeDictionaryValueCallBacks, CFDictionaryCreate,
+            };
+            use core_foundation_sys::number::kCFBooleanTrue;
+            use core_foundation_sys::string::{kCFStringEncodingUTF8, CFStringCreateWithCString};
+            let name =
+                CFStringCreateWithCString(kCFAllocatorDefault, key.as_ptr(), kCFStringEncodingUTF8);
+            let keys = [name as *const c_void];
+            let values = [kCFBooleanTrue as *const c_void];
+            let properties = CFDictionaryCreate(
+                kCFAllocatorDefault,
+                keys.as_ptr(),
+                values.as_ptr(),
+                1,
+                &kCFTypeDictionaryKeyCallBacks,
+                &kCFTypeDictionaryValueCallBacks,
+            );
+            let kr = io_kit_sys::IORegistryEntrySetCFProperties(resources, properties as _);
+            CFRelease(properties as _);
+            CFRelease(name as _);
+            IOObjectRelease(resources);
+            kr
+        };
+        if kr != kIOReturnSuccess {
+            return Err(format!(
+                "IORegistryEntrySetCFProperties(IOResources): {}",
+                crate::codes::Code(kr)
+            ));
+        }
+        std::thread::sleep(settle);
+        Ok(())
+    }
+
+    fn service_present(&self) -> Result<bool, String> {
+        match Self::matching_service() {
+            Ok(service) => {
+                // SAFETY: a handle from IOServiceGetMatchingService, released once.
+                unsafe { IOObjectRelease(service) };
+                Ok(true)
+            }
+            Err(code) if code == kIOReturnNotFound => Ok(false),
+            Err(code) => Err(format!("IOServiceMatching: {}", crate::codes::Code(code))),
+        }
+    }
+
     fn spawn_holder(&self) -> Result<Holder, String> {
         let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
         let mut child = Command::new(exe)

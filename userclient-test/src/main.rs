@@ -72,7 +72,7 @@ enum Command {
         #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
         calls: u32,
         /// Autounload: seconds to wait for the kext to go after the last close
-        #[arg(long, default_value_t = 120)]
+        #[arg(long, default_value_t = scenarios::UNLOAD_BOUND_SECS)]
         unload_timeout: u64,
     },
 }
@@ -217,13 +217,13 @@ fn execute(cli: &Cli, backend: &dyn Backend) -> Result<Done, String> {
                 events.insert((*name).into(), json!(n));
             }
             text.push_str(&format!(
-                "  filter_matched {}\n  refused_after_close {}\n  peak_in_flight {}\n",
-                s.filter_matched, s.refused_after_close, s.peak_in_flight
+                "  filter_matched {}\n  peak_in_flight {}\n",
+                s.filter_matched, s.peak_in_flight
             ));
             done(
                 text,
                 json!({ "version": s.version, "size": s.size, "events": events,
-                        "filter_matched": s.filter_matched, "refused_after_close": s.refused_after_close,
+                        "filter_matched": s.filter_matched,
                         "peak_in_flight": s.peak_in_flight }),
             )
         }

@@ -11,10 +11,16 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
-use xnu_sim::{FileopArg, Kernel, Property, TaskId};
+use xnu_sim::{FileopArg, Kernel, KextSpec, Property, TaskId};
 
 /// The uid of the simulated non-administrator (the first user account on macOS).
 pub const NON_ADMIN_UID: u32 = 501;
+
+/// The resource the harness publishes to make the kernel rematch IOResources.
+pub const REMATCH_RESOURCE: &str = "org.rustkext.harness.rematch";
+
+/// How long the model may take to finish what a call started (matching, terminations).
+const QUIET: Duration = Duration::from_secs(30);
 
 /// How far the simulated clock moves per check while waiting for the autounload.
 const CLOCK_STEP: Duration = Duration::from_secs(1);
@@ -37,7 +43,11 @@ impl SimBackend {
     /// The same with personality properties overridden (`RustKextMaxClients`, `RustKextAdminOnly`).
     pub fn boot_with(overrides: &[(&str, Property)]) -> Result<SimBackend, String> {
         let kernel = Kernel::boot();
-        kernel.load_kext_with(overrides).map_err(|code| {
+        // Installed first, as the README's VM steps do, so that a load request for it could be
+        // answered: the kext must stay unloaded after autounload all the same.
+        let spec = KextSpec::rustkext().with_overrides(overrides);
+        kernel.install_kext(&spec);
+        kernel.load_bundle(&spec.bundle_id).map_err(|code| {
             format!(
                 "the simulated kernel refused to load the kext: {}",
                 crate::codes::Code(code)
@@ -174,6 +184,17 @@ impl Backend for SimBackend {
             waited += CLOCK_STEP;
         }
         Ok(waited)
+    }
+
+    fn rematch_resources(&self, settle: Duration) -> Result<(), String> {
+        self.kernel.publish_resource(REMATCH_RESOURCE);
+        self.kernel.wait_quiet(QUIET);
+        self.kernel.advance_clock(settle);
+        Ok(())
+    }
+
+    fn service_present(&self) -> Result<bool, String> {
+        Ok(self.kernel.service_count() > 0)
     }
 
     fn spawn_holder(&self) -> Result<Holder, String> {

@@ -79,6 +79,14 @@ impl Backend for Faulty {
     fn is_loaded(&self) -> Result<bool, String> {
         self.sim.is_loaded()
     }
+    fn rematch_resources(&self, settle: Duration) -> Result<(), String> {
+        self.sim.rematch_resources(settle)
+    }
+
+    fn service_present(&self) -> Result<bool, String> {
+        self.sim.service_present()
+    }
+
     fn wait_unloaded(&self, bound: Duration) -> Result<Duration, String> {
         self.sim.wait_unloaded(bound)
     }
@@ -186,7 +194,7 @@ fn missing_privilege_check_fails_privilege() {
 
 #[test]
 fn leaked_client_fails_autounload_and_open_close() {
-    fails(Fault::CloseLeaks, "autounload", "did not unload within");
+    fails(Fault::CloseLeaks, "autounload", "did not terminate itself");
     fails(Fault::CloseLeaks, "open-close", "after close");
 }
 

@@ -1,6 +1,8 @@
 //! The model's thread_call against xnu's semantics: enter reports an already-pending call,
-//! cancel only dequeues a pending call, free refuses a pending call and defers a running one.
-//! (The shim's self-termination relies on all three.)
+//! cancel only dequeues a pending call, free refuses a pending call and defers a running one
+//! (the shim's self-termination relies on all three); a delayed call runs at its kernel-time
+//! deadline. The "high" group has 4 threads (thread_call.c: target_thread_count = 4), so calls
+//! stay pending only while 4 others run.
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -15,6 +17,8 @@ extern "C" {
     fn thread_call_allocate(func: Func, param0: *mut c_void) -> ThreadCall;
     fn thread_call_enter(call: ThreadCall) -> i32;
     fn thread_call_enter1(call: ThreadCall, param1: *mut c_void) -> i32;
+    fn thread_call_enter_delayed(call: ThreadCall, deadline: u64) -> i32;
+    fn mach_absolute_time() -> u64;
     fn thread_call_cancel(call: ThreadCall) -> i32;
     fn thread_call_free(call: ThreadCall) -> i32;
 }
@@ -50,9 +54,12 @@ fn wait_until(what: &str, done: impl Fn() -> bool) {
     }
 }
 
+const THREADS: usize = 4;
+
 #[test]
 fn enter_cancel_and_free_follow_xnu() {
     let k = Kernel::boot();
+    k.set_desktop(xnu_sim::Desktop::Off);
     let gate = Gate {
         open: Mutex::new(false),
         changed: Condvar::new(),
@@ -62,11 +69,15 @@ fn enter_cancel_and_free_follow_xnu() {
     // SAFETY: every call below is allocated here and used only as xnu allows; their
     // parameters outlive every invocation (the test waits for them).
     unsafe {
-        let blocker = thread_call_allocate(wait_at_gate, &gate as *const Gate as *mut c_void);
+        let blockers: Vec<ThreadCall> = (0..THREADS)
+            .map(|_| thread_call_allocate(wait_at_gate, &gate as *const Gate as *mut c_void))
+            .collect();
         let call = thread_call_allocate(count, &counter as *const AtomicU32 as *mut c_void);
-        assert_eq!(thread_call_enter(blocker), 0);
-        wait_until("the blocker runs", || {
-            gate.entered.load(Ordering::SeqCst) == 1
+        for &blocker in &blockers {
+            assert_eq!(thread_call_enter(blocker), 0);
+        }
+        wait_until("every thread of the group runs a blocker", || {
+            gate.entered.load(Ordering::SeqCst) == THREADS as u32
         });
 
         assert_eq!(thread_call_enter(call), 0, "not pending before");
@@ -77,6 +88,7 @@ fn enter_cancel_and_free_follow_xnu() {
         assert_eq!(thread_call_enter1(call, 41 as *mut c_void), 0);
 
         // While running, cancel does not wait and returns FALSE; free defers until it returns.
+        let blocker = blockers[0];
         assert_eq!(
             thread_call_enter(blocker),
             0,
@@ -95,8 +107,48 @@ fn enter_cancel_and_free_follow_xnu() {
         assert!(k.wait_quiet(Duration::from_secs(10)));
         assert_eq!(
             gate.entered.load(Ordering::SeqCst),
-            1,
+            THREADS as u32,
             "the cancelled re-entry never ran"
+        );
+        assert_eq!(thread_call_free(call), 1);
+        for &other in &blockers[1..] {
+            assert_eq!(thread_call_free(other), 1);
+        }
+    }
+}
+
+#[test]
+fn a_delayed_call_runs_at_its_kernel_time_deadline() {
+    let k = Kernel::boot();
+    k.set_desktop(xnu_sim::Desktop::Off);
+    let counter = AtomicU32::new(0);
+    // SAFETY: the call is allocated here, used as xnu allows and freed when idle; its
+    // parameter outlives every invocation (the test waits for it).
+    unsafe {
+        let call = thread_call_allocate(count, &counter as *const AtomicU32 as *mut c_void);
+        let in_10_s = mach_absolute_time() + 10_000_000_000;
+        assert_eq!(thread_call_enter_delayed(call, in_10_s), 0);
+        assert_eq!(thread_call_free(call), 0, "an armed call is pending");
+        k.advance_clock(Duration::from_secs(9));
+        assert_eq!(counter.load(Ordering::SeqCst), 0, "not before its deadline");
+        assert_eq!(
+            thread_call_enter_delayed(call, in_10_s),
+            1,
+            "re-armed while armed"
+        );
+        k.advance_clock(Duration::from_secs(2));
+        wait_until("the call ran", || counter.load(Ordering::SeqCst) == 1);
+        assert_eq!(thread_call_cancel(call), 0, "nothing pending after it ran");
+        assert_eq!(
+            thread_call_enter_delayed(call, mach_absolute_time() + 1_000_000_000),
+            0
+        );
+        assert_eq!(thread_call_cancel(call), 1, "an armed call is cancelled");
+        k.advance_clock(Duration::from_secs(5));
+        assert_eq!(
+            counter.load(Ordering::SeqCst),
+            1,
+            "the cancelled call never ran"
         );
         assert_eq!(thread_call_free(call), 1);
     }

@@ -4,8 +4,8 @@
 mod common;
 use common::*;
 
-fn refused_with(n: usize) {
-    let k = Kernel::boot();
+fn refused_with(flavor: Flavor, n: usize) {
+    let k = Kernel::boot_flavor(flavor);
     k.load_kext().unwrap();
     let task = k.spawn_task(USER);
     let clients: Vec<_> = (0..n).map(|_| k.open(task, 0).unwrap()).collect();
@@ -34,57 +34,55 @@ fn refused_with(n: usize) {
     assert_intact(&k);
 }
 
-#[test]
-fn refused_with_one_client() {
-    refused_with(1);
-}
+both_flavors! {
+    fn refused_with_one_client(flavor: Flavor) {
+        refused_with(flavor, 1);
+    }
 
-#[test]
-fn refused_with_two_clients() {
-    refused_with(2);
-}
+    fn refused_with_two_clients(flavor: Flavor) {
+        refused_with(flavor, 2);
+    }
 
-#[test]
-fn refused_with_many_clients() {
-    refused_with(17);
-}
+    fn refused_with_many_clients(flavor: Flavor) {
+        refused_with(flavor, 17);
+    }
 
-#[test]
-fn cancel_unload_accepts_clients_again_and_the_last_close_keeps_the_service() {
-    let k = Kernel::boot();
-    k.load_kext().unwrap();
-    let admin = k.spawn_task(ROOT);
-    let c = k.open(admin, 0).unwrap();
-    assert_eq!(k.request_unload(), KIO_RETURN_UNSUPPORTED);
-    assert_eq!(k.open(admin, 0), Err(KIO_RETURN_NOT_PERMITTED));
+    fn cancel_unload_accepts_clients_again_and_the_last_close_keeps_the_service(flavor: Flavor) {
+        let k = Kernel::boot_flavor(flavor);
+        k.load_kext().unwrap();
+        let admin = k.spawn_task(ROOT);
+        let user = k.spawn_task(USER);
+        let c = k.open(admin, 0).unwrap();
+        assert_eq!(k.request_unload(), KIO_RETURN_UNSUPPORTED);
+        assert_eq!(k.open(user, 0), Err(KIO_RETURN_NOT_PERMITTED));
 
-    assert_eq!(
-        call(&k, c, Selector::CancelUnload, &[], &[]).map(|o| o.scalars),
-        Ok(vec![])
-    );
-    assert_eq!(client_info(&k, c).unwrap().2, 0);
-    let d = k.open(admin, 0).unwrap();
-    assert_eq!(k.close(c), KIO_RETURN_SUCCESS);
-    assert_eq!(k.close(d), KIO_RETURN_SUCCESS);
-    assert!(k.wait_quiet(QUIET));
-    assert_intact(&k);
-    k.advance_clock(AUTOUNLOAD);
-    assert_intact(&k);
-    // And a later unload with no client goes through.
-    assert_eq!(k.request_unload(), 0);
-    assert_gone(&k);
-}
+        assert_eq!(
+            call(&k, c, Selector::CancelUnload, &[], &[]).map(|o| o.scalars),
+            Ok(vec![])
+        );
+        assert_eq!(client_info(&k, c).unwrap().2, 0);
+        let d = k.open(user, 0).unwrap();
+        assert_eq!(k.close(c), KIO_RETURN_SUCCESS);
+        assert_eq!(k.close(d), KIO_RETURN_SUCCESS);
+        assert!(k.wait_quiet(QUIET));
+        assert_intact(&k);
+        k.advance_clock(AUTOUNLOAD);
+        assert_intact(&k);
+        // And a later unload with no client goes through.
+        assert_eq!(k.request_unload(), 0);
+        assert_gone(&k);
+    }
 
-#[test]
-fn cancel_unload_is_refused_to_non_administrators() {
-    let k = Kernel::boot();
-    k.load_kext().unwrap();
-    let user = k.spawn_task(USER);
-    let c = k.open(user, 0).unwrap();
-    assert_eq!(k.request_unload(), KIO_RETURN_UNSUPPORTED);
-    assert_eq!(
-        call(&k, c, Selector::CancelUnload, &[], &[]),
-        Err(KIO_RETURN_NOT_PRIVILEGED)
-    );
-    assert_eq!(client_info(&k, c).unwrap().2, 1, "still pending");
+    fn cancel_unload_is_refused_to_non_administrators(flavor: Flavor) {
+        let k = Kernel::boot_flavor(flavor);
+        k.load_kext().unwrap();
+        let user = k.spawn_task(USER);
+        let c = k.open(user, 0).unwrap();
+        assert_eq!(k.request_unload(), KIO_RETURN_UNSUPPORTED);
+        assert_eq!(
+            call(&k, c, Selector::CancelUnload, &[], &[]),
+            Err(KIO_RETURN_NOT_PRIVILEGED)
+        );
+        assert_eq!(client_info(&k, c).unwrap().2, 1, "still pending");
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::allowed::{LIBKMOD_SYMBOLS, SHIM_HELPERS};
+use crate::allowed::{is_shim_helper, LIBKMOD_SYMBOLS};
 use crate::exports::ExportLists;
 use crate::macho::Member;
 use crate::{demangle, is_panic_or_fmt, Finding};
@@ -44,7 +44,7 @@ pub fn check_imports(
             continue;
         }
         // Checking the Rust objects alone (the arm64e shim needs Apple clang): the shim defines these.
-        if !linked && SHIM_HELPERS.contains(&symbol) {
+        if !linked && is_shim_helper(symbol) {
             resolved.push((symbol.to_string(), vec!["shim-cpp".to_string()]));
             continue;
         }

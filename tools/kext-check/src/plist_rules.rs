@@ -17,6 +17,9 @@ pub const OLDEST_DARWIN_MAJOR: u64 = 19;
 /// The build's placeholder for the bundle identifier (build.sh substitutes it).
 pub const BUNDLE_ID_PLACEHOLDER: &str = "$(PRODUCT_BUNDLE_IDENTIFIER)";
 
+/// Bundle ids kextunload never terminates.
+pub const APPLE_PREFIX: &str = "com.apple.";
+
 /// Classes the shim defines (`OSDefineMetaClassAndStructors(Class, Super)` in `dir/*.cpp`).
 pub fn shim_classes(dir: &Path) -> Result<Vec<String>, String> {
     let mut classes = Vec::new();
@@ -76,6 +79,11 @@ pub fn check_plist(plist: &Value, shim_classes: &[String]) -> Vec<Finding> {
             format!("{bundle_id:?} must be reverse-DNS ([A-Za-z0-9-] labels joined by '.'), at most 63 bytes"),
         );
     }
+    if bundle_id.starts_with(APPLE_PREFIX) {
+        // xnu's IOCatalogue::terminateDrivers refuses these before calling terminate(): such a kext
+        // could never be unloaded (xnu-6153.141.1 .. xnu-11417.101.15).
+        fail("CFBundleIdentifier", format!("{bundle_id:?}: {APPLE_PREFIX} bundle ids are Apple's and can never be unloaded"));
+    }
     if root.contains_key("IOUserClientClass") {
         fail("no IOUserClientClass", "found at the top level".into());
     }
@@ -110,7 +118,9 @@ fn check_personality(
         }
     };
     expect("IOProviderClass", "IOResources", fail);
-    expect("IOResourceMatch", "IOKit", fail);
+    // The kext's own resource, which only its module start publishes: the service starts when the
+    // kext is loaded on purpose, never at a rematch, after autounload or at boot (README).
+    expect("IOResourceMatch", bundle_id, fail);
     expect("CFBundleIdentifier", bundle_id, fail);
     if string(p, "IOMatchCategory") != Some(bundle_id) {
         fail(
@@ -135,8 +145,10 @@ fn check_personality(
         Some(1..=64) => {}
         _ => fail("RustKextMaxClients", format!("{name}: must be an integer from 1 to 64")),
     }
-    if p.get("RustKextAdminOnly").and_then(Value::as_boolean).is_none() {
-        fail("RustKextAdminOnly", format!("{name}: must be a boolean"));
+    for key in ["RustKextAdminOnly", "RustKextStatsForEveryone"] {
+        if p.get(key).and_then(Value::as_boolean).is_none() {
+            fail("boolean setting", format!("{name}: {key} must be a boolean"));
+        }
     }
 }
 

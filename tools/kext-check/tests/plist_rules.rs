@@ -120,11 +120,33 @@ fn io_class_must_exist_in_the_shim() {
 }
 
 #[test]
-fn provider_must_be_io_resources_matching_iokit() {
+fn provider_must_be_io_resources_matching_the_kexts_own_resource() {
     let text = filled().replace("<string>IOResources</string>", "<string>IOPCIDevice</string>");
     assert_eq!(rules(&check(&text)), ["personality"]);
-    let text = filled().replace("<key>IOResourceMatch</key>\n\t\t\t<string>IOKit</string>", "");
+    let own = "<key>IOResourceMatch</key>\n\t\t\t<string>org.rustkext.RustKext</string>";
+    assert!(filled().contains(own));
+    let text = filled().replace(own, "");
     assert_eq!(rules(&check(&text)), ["personality"]);
+    // IOKit is always published: the service would restart at every rematch and the kext would
+    // load at every boot (AUDIT #7, #9).
+    let text = filled().replace(own, "<key>IOResourceMatch</key>\n\t\t\t<string>IOKit</string>");
+    assert_eq!(rules(&check(&text)), ["personality"]);
+}
+
+#[test]
+fn apple_bundle_ids_are_refused() {
+    let text = filled().replace("org.rustkext.RustKext", "com.apple.RustKext");
+    assert_eq!(rules(&check(&text)), ["CFBundleIdentifier"]);
+}
+
+#[test]
+fn settings_must_have_their_types() {
+    let text = filled().replace(
+        "<key>RustKextStatsForEveryone</key>\n\t\t\t<false/>",
+        "<key>RustKextStatsForEveryone</key>\n\t\t\t<integer>1</integer>",
+    );
+    assert_ne!(text, filled());
+    assert_eq!(rules(&check(&text)), ["boolean setting"]);
 }
 
 #[test]

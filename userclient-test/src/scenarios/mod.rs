@@ -18,6 +18,11 @@ use std::time::{Duration, Instant};
 
 pub use crate::wait::poll;
 
+/// How long the autounload scenario waits, by default, for the kext to go after the last close:
+/// the kernel unloads only after 60 s of registry quiet, and a busy desktop (console-user and
+/// screen-lock changes) restarts that count at every burst.
+pub const UNLOAD_BOUND_SECS: u64 = 240;
+
 /// Knobs of a run.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -27,7 +32,8 @@ pub struct Options {
     pub calls: u32,
     /// Autounload: how long to wait for the kext to go away after the last close.
     pub unload_bound: Duration,
-    /// Crash cleanup: how long to wait for the client count to drop after the kill.
+    /// How long to wait for cleanup: the client count to drop after a kill (crash cleanup), the
+    /// service to terminate itself after the last close (autounload).
     pub cleanup_bound: Duration,
 }
 
@@ -36,7 +42,7 @@ impl Default for Options {
         Options {
             clients: 8,
             calls: 10_000,
-            unload_bound: Duration::from_secs(120),
+            unload_bound: Duration::from_secs(UNLOAD_BOUND_SECS),
             cleanup_bound: Duration::from_secs(10),
         }
     }

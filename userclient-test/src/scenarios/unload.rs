@@ -1,9 +1,15 @@
 //! Unload while clients are open (refused, driver keeps serving), and the automatic unload after
 //! the last close that follows a refused unload.
 
-use super::{ensure, Ctx, Step, Stop};
-use crate::backend::UnloadAnswer;
-use crate::codes::{kIOReturnNotPermitted, kIOReturnUnsupported, Code};
+use super::{ensure, poll, Ctx, Step, Stop};
+use crate::backend::{UnloadAnswer, User};
+use crate::codes::{kIOReturnNotPermitted, kIOReturnNotPrivileged, kIOReturnUnsupported, Code};
+use std::time::Duration;
+
+/// How long a rematch is given to start the service or load the kext, if it were going to.
+const REMATCH_SETTLE: Duration = Duration::from_secs(10);
+/// How often to look whether the service terminated itself after the last close.
+const SELF_TERMINATE_POLL: Duration = Duration::from_millis(100);
 
 fn describe(answer: &UnloadAnswer) -> String {
     match answer.code {
@@ -53,20 +59,25 @@ pub fn refused(ctx: &Ctx<'_>) -> Step {
         info.unload_pending,
         "GetClientInfo does not report the pending unload"
     );
-    match ctx.open() {
+    match ctx.open_as(User::NonAdmin) {
         Ok(_) => {
             return Err(Stop::Fail(
-                "a new client was admitted while the unload is pending".into(),
+                "a non-administrator was admitted while the unload is pending".into(),
             ))
         }
         Err(r) => ensure!(
-            r.code == kIOReturnNotPermitted,
-            "open while unload pending: {r}, expected {}",
+            r.code == kIOReturnNotPermitted || r.code == kIOReturnNotPrivileged,
+            "non-administrator open while unload pending: {r}, expected {}",
             Code(kIOReturnNotPermitted)
         ),
     }
-
-    first.cancel_unload()?;
+    // Root is never locked out: it opens while the unload is pending, and cancels it.
+    let root = ctx.open()?;
+    ensure!(
+        root.client_info()?.unload_pending,
+        "the administrator's client does not see the pending unload"
+    );
+    root.cancel_unload()?;
     ensure!(
         !second.client_info()?.unload_pending,
         "CancelUnload left the unload pending"
@@ -76,8 +87,9 @@ pub fn refused(ctx: &Ctx<'_>) -> Step {
         third.ping(1)? == 2,
         "a client opened after CancelUnload does not serve"
     );
+    drop(first);
     Ok(format!(
-        "unload refused with {} while {} clients were open; kext still loaded and serving; new opens refused with kIOReturnNotPermitted until CancelUnload",
+        "unload refused with {} while {} clients were open; kext still loaded and serving; non-administrators refused with kIOReturnNotPermitted, an administrator opened and cancelled the unload",
         Code(kIOReturnUnsupported),
         info.open_clients
     ))
@@ -98,6 +110,27 @@ pub fn autounload(ctx: &Ctx<'_>) -> Step {
     );
 
     let closed = last.close();
+    // The service terminates itself (from a thread call) after the last close.
+    let mut present = Ok(true);
+    let bound = ctx.opts.cleanup_bound;
+    let terminated = poll(bound, SELF_TERMINATE_POLL, || {
+        present = ctx.backend.service_present();
+        (present == Ok(false)).then_some(())
+    });
+    ensure!(
+        terminated.is_some(),
+        "last client closed ({}), but the service did not terminate itself within {bound:?} ({present:?})",
+        Code(closed)
+    );
+    // Between the self-termination and the autounload, a rematch of IOResources (screen lock,
+    // console users, another kext) must not start the service again in the still-loaded kext.
+    ctx.backend
+        .rematch_resources(REMATCH_SETTLE)
+        .map_err(Stop::Fail)?;
+    ensure!(
+        !ctx.backend.service_present().map_err(Stop::Fail)?,
+        "a rematch of IOResources started the service again after it terminated itself"
+    );
     let bound = ctx.opts.unload_bound;
     let took = ctx.backend.wait_unloaded(bound).map_err(|why| {
         Stop::Fail(format!(
@@ -105,10 +138,18 @@ pub fn autounload(ctx: &Ctx<'_>) -> Step {
             Code(closed)
         ))
     })?;
+    // And after it: the kernel must not load the (installed) kext again for its personality.
+    ctx.backend
+        .rematch_resources(REMATCH_SETTLE)
+        .map_err(Stop::Fail)?;
+    ensure!(
+        !ctx.backend.is_loaded().map_err(Stop::Fail)?,
+        "the kext was loaded again after a rematch of IOResources"
+    );
     Ok(format!(
-        "unload refused with {} while 1 client was open; after the last close the kext unloaded by itself in {:.0} s{}",
+        "unload refused with {} while 1 client was open; after the last close the kext unloaded by itself in {:.0} s{}, and stayed unloaded through a rematch of IOResources",
         Code(kIOReturnUnsupported),
         took.as_secs_f64(),
-        if ctx.backend.name() == "sim" { " (simulated time)" } else { "" }
+        if ctx.backend.name() == "sim" { " (simulated time, busy desktop on)" } else { "" }
     ))
 }

@@ -1,6 +1,6 @@
 /*
  * xnu-sim look-alike of <IOKit/IOService.h>: the IOService methods the shim uses, with the
- * termination phases and the newUserClient fallback of KERNEL-FACTS.md.
+ * termination phases, the newUserClient fallback and the IOResources helpers of KERNEL-FACTS.md.
  */
 #ifndef XNU_SIM_IOKIT_IOSERVICE_H
 #define XNU_SIM_IOKIT_IOSERVICE_H
@@ -40,6 +40,9 @@ public:
     virtual bool requestTerminate(IOService *provider, IOOptionBits options);
     virtual bool willTerminate(IOService *provider, IOOptionBits options);
     virtual bool didTerminate(IOService *provider, IOOptionBits options, bool *defer);
+    virtual bool finalize(IOOptionBits options);
+    /* Phase 1 asks a client to go through its provider: client->terminate(options), virtual. */
+    virtual bool terminateClient(IOService *client, IOOptionBits options);
 
     virtual IOReturn newUserClient(task_t owningTask, void *securityID, UInt32 type,
                                    OSDictionary *properties, IOUserClient **handler);
@@ -49,6 +52,15 @@ public:
     virtual IOService *getProvider(void) const;
     virtual OSIterator *getClientIterator(void) const;
     bool isInactive(void) const;
+
+    /* kIOServiceStartState: a client that defers its provider's phase 2 (IOUserClient::reserve). */
+    void setTerminateDefer(IOService *provider, bool defer);
+
+    /* Sets `key` on IOResources (value NULL: the symbol "IOService") and re-registers it, so that
+     * every personality on IOResources is matched again. */
+    static void publishResource(const char *key, OSObject *value = NULL);
+    /* IOResources. */
+    static IOService *getResourceService(void);
 
 protected:
     /* Simulator state: provider, clients, termination and start flags. */

@@ -80,6 +80,9 @@ public:
 
     static IOReturn clientHasPrivilege(void *securityToken, const char *privilegeName);
 
+    /* IOConnectGetService: the base returns NULL (kIOReturnUnsupported to user space). */
+    virtual IOService *getService(void);
+
     /* Set once by IOServiceClose or clientDied, as in xnu. */
     UInt8 closed;
 

@@ -30,6 +30,8 @@ thread_t current_thread(void);
 task_t current_task(void);
 uint64_t mach_absolute_time(void);
 void absolutetime_to_nanoseconds(uint64_t abstime, uint64_t *result);
+void nanoseconds_to_absolutetime(uint64_t nanoseconds, uint64_t *result);
+void clock_interval_to_deadline(uint32_t interval, uint32_t scale_factor, uint64_t *result);
 #ifdef __cplusplus
 }
 #endif

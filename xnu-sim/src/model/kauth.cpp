@@ -1,11 +1,22 @@
 /*
- * kauth FILEOP scope (KERNEL-FACTS.md "kauth"): 15 listener slots; callers read a slot's
- * listener, callback and idata, then call with no kauth lock held, from any number of threads.
- * kauth_unlisten_scope only clears the listener pointer and returns without waiting, so a caller
- * that read the slot just before can still call the old callback with the old idata.
+ * kauth FILEOP scope (KERNEL-FACTS.md "kauth"; bsd/kern/kern_authorization.c): 15 listener
+ * slots. kauth_authorize_action reads a slot as separate loads: kll_listenerp (NULL -> skip),
+ * kll_callback (NULL -> skip), then calls kll_callback with kll_idata, with no kauth lock held,
+ * from any number of threads. kauth_unlisten_scope only clears kll_listenerp ("do not clear
+ * kll_callback or kll_idata here") and returns without waiting; kauth_add_callback_to_scope
+ * fills the first slot whose listener is NULL. So a caller that read a slot just before can
+ * still call the old callback with the old idata after unlisten returned, and, if the slot was
+ * reused meanwhile, the old callback with the NEW listener's idata. Unlisten of a listener that
+ * is not registered returns silently (it only searches the dangling list).
  *
- * The model also watches the kext's side of the contract: a callback of a listener that was
- * unlistened during a stop() must not be running, or start, after that stop() returned.
+ * The model checks the kext's side of the contract where xnu would crash: a callback whose code
+ * belongs to a kext is reported (and not made) once that kext's code is unmapped, and the
+ * unmapping reports callbacks still running in it (modules.cpp).
+ *
+ * Hooks make the races deterministic: a straggler parks after reading a slot and is released at
+ * unlisten, a kernel-time delay after it, or after the kext's code is unmapped; a torn pair
+ * parks after loading the callback and loads the idata of another kext's listener that took the
+ * slot. Parked threads are known by their own thread, never by the listener they read.
  */
 #include <sys/kauth.h>
 
@@ -18,9 +29,10 @@
 struct kauth_listener {
     kauth_scope_callback_t callback;
     void *idata;
-    std::atomic<int> inFlight{0};
+    const xsim_module *module;
+    uint64_t generation;
     std::atomic<bool> unlistened{false};
-    std::atomic<bool> ownerStopped{false};
+    std::atomic<uint64_t> unlistenedAtNs{0};
 };
 
 struct ucred {
@@ -42,47 +54,96 @@ std::mutex sScopeLock;
 /* Kept until the next boot (xnu frees them) so that late callers can be recognised. */
 std::vector<kauth_listener *> sListeners;
 
-/* The straggler hook. */
-std::mutex sStragglerLock;
-std::condition_variable sStragglerChanged;
-bool sStragglerArmed = false;
-bool sStragglerAfterStop = false; /* resume once the owner's stop() returned, not at unlisten */
-kauth_listener *sStragglerParkedOn = nullptr;
-bool sStragglerEntered = false;
+/* ---- the straggler and torn-pair hooks ---- */
+enum Mode { kAtUnlisten = 0, kAfterDelay = 1, kAfterUnmap = 2 };
 
-/* Listeners unlistened by the stop() running on this thread. */
-thread_local std::vector<std::vector<kauth_listener *>> tStopFrames;
+std::mutex sHookLock;
+std::condition_variable sHookChanged;
+bool sStragglerArmed = false;
+Mode sStragglerMode = kAtUnlisten;
+uint64_t sStragglerDelayNs = 0;
+/* the straggler's own state */
+kauth_listener *sStragglerListener = nullptr; /* the listener it read; set while parked */
+bool sStragglerParked = false;
+bool sStragglerReleased = false;
+bool sStragglerInside = false; /* entered its late call (or was refused it) */
+bool sStragglerDone = false;
+bool sStragglerTicket = false; /* a pending kernel-time release other sleeps must not overtake */
+uint64_t sStragglerReleaseNs = 0;
+bool sUnmapped = false;
+
+thread_local bool tIsStraggler = false;
+
+bool sTornArmed = false;
+int sTornSlot = -1;
+bool sTornParked = false;
+bool sTornReleased = false;
+bool sTornDone = false;
+unsigned char *sCanary = nullptr;
+const size_t kCanarySize = 4096;
 
 ucred sCredential;
 
-/* Parks the armed straggler after it read the slot, until unlisten cleared it. */
-void parkIfStraggler(kauth_listener *listener)
+/* Runs on the straggler's thread: parks until its release condition holds. */
+void parkStraggler(kauth_listener *listener)
 {
-    std::unique_lock<std::mutex> held(sStragglerLock);
-    if (!sStragglerArmed) {
-        return;
-    }
-    sStragglerArmed = false;
-    sStragglerParkedOn = listener;
-    sStragglerChanged.notify_all();
-    const bool afterStop = sStragglerAfterStop;
-    if (!sStragglerChanged.wait_for(held, std::chrono::seconds(30), [listener, afterStop] {
-            return afterStop ? listener->ownerStopped.load() : listener->unlistened.load();
-        })) {
+    std::unique_lock<std::mutex> held(sHookLock);
+    sStragglerListener = listener;
+    sStragglerParked = true;
+    sHookChanged.notify_all();
+    if (!sHookChanged.wait_for(held, std::chrono::seconds(60), [] { return sStragglerReleased; })) {
         xsim_violation("kauth straggler: its listener was never unlistened");
+    }
+    if (sStragglerMode == kAfterDelay) {
+        /* released at unlisten; enters at unlisten + delay, kernel time */
+        xsim_wait_until_ns(held, sHookChanged, sStragglerReleaseNs, [] { return false; });
     }
     xsim_count("kauth.straggler_calls");
 }
 
-void stragglerEntered(kauth_listener *listener)
+/* Called on the straggler's thread once it entered (or was refused) its late call. */
+void stragglerInside()
 {
-    std::lock_guard<std::mutex> held(sStragglerLock);
-    if (sStragglerParkedOn == listener) {
-        sStragglerEntered = true;
-        sStragglerParkedOn = nullptr;
-        sStragglerChanged.notify_all();
-    }
+    std::lock_guard<std::mutex> held(sHookLock);
+    sStragglerInside = true;
+    sStragglerTicket = false;
+    sHookChanged.notify_all();
 }
+
+void stragglerDone()
+{
+    std::lock_guard<std::mutex> held(sHookLock);
+    sStragglerDone = true;
+    sStragglerParked = false;
+    sStragglerListener = nullptr;
+    sHookChanged.notify_all();
+}
+
+void callListener(kauth_listener *listener, kauth_scope_callback_t callback, void *idata,
+                  int action, uintptr_t arg0, uintptr_t arg1, uintptr_t arg2, uintptr_t arg3,
+                  uint32_t *called)
+{
+    bool ok = xsim_module_check_call(listener->module, listener->generation, "a kauth FILEOP callback");
+    if (tIsStraggler) {
+        stragglerInside();
+    }
+    if (!ok) {
+        return;
+    }
+    xsim_module_enter(listener->module);
+    callback(&sCredential, idata, action, arg0, arg1, arg2, arg3);
+    xsim_module_exit(listener->module);
+    (*called)++;
+}
+
+int otherKextListener(kauth_cred_t, void *, kauth_action_t, uintptr_t, uintptr_t, uintptr_t, uintptr_t)
+{
+    xsim_count("kauth.other_listener_calls");
+    return KAUTH_RESULT_DEFER;
+}
+
+std::vector<kauth_listener_t> sOtherListeners;
+std::mutex sOthersLock;
 
 } // namespace
 
@@ -98,6 +159,8 @@ extern "C" kauth_listener_t kauth_listen_scope(const char *identifier,
             kauth_listener *listener = new kauth_listener;
             listener->callback = callback;
             listener->idata = idata;
+            listener->module = xsim_module_of_code(reinterpret_cast<const void *>(callback));
+            listener->generation = xsim_module_generation(listener->module);
             sListeners.push_back(listener);
             slot.callback.store(callback);
             slot.idata.store(idata);
@@ -110,31 +173,56 @@ extern "C" kauth_listener_t kauth_listen_scope(const char *identifier,
 
 extern "C" void kauth_unlisten_scope(kauth_listener_t listener)
 {
+    int slotIndex = -1;
     {
         std::lock_guard<std::mutex> guard(sScopeLock);
-        bool found = false;
-        for (Slot &slot : sSlots) {
-            if (listener && slot.listener.load() == listener) {
-                slot.listener.store(nullptr); /* callback and idata stay, as in xnu */
-                found = true;
+        for (int i = 0; i < kSlots; i++) {
+            if (listener && sSlots[i].listener.load() == listener) {
+                sSlots[i].listener.store(nullptr); /* callback and idata stay, as in xnu */
+                slotIndex = i;
             }
         }
-        if (!found) {
-            xsim_violation("kauth_unlisten_scope of a listener that is not registered");
+        if (slotIndex < 0) {
+            xsim_count("kauth.unlisten_unknown");
+            return;
         }
         listener->unlistened.store(true);
+        listener->unlistenedAtNs.store(xsim_now_ns());
     }
-    if (!tStopFrames.empty()) {
-        tStopFrames.back().push_back(listener);
+    std::unique_lock<std::mutex> held(sHookLock);
+    /* A torn pair parked on this slot: another kext takes it at once, then the parked caller
+     * loads the new idata and calls the old callback; unlisten returns once that call returned,
+     * so it lands while the unlistening kext's code is certainly mapped. */
+    if (sTornParked && sTornSlot == slotIndex) {
+        held.unlock();
+        kauth_listener_t other = kauth_listen_scope(KAUTH_SCOPE_FILEOP, &otherKextListener, sCanary);
+        {
+            std::lock_guard<std::mutex> guard(sOthersLock);
+            sOtherListeners.push_back(other);
+        }
+        held.lock();
+        sTornReleased = true;
+        sHookChanged.notify_all();
+        sHookChanged.wait_for(held, std::chrono::seconds(10), [] { return sTornDone; });
     }
-    /* A parked straggler goes now; unlisten returns once it is inside the old callback, so that
-     * its call lands in the window the kext must cover (after unlisten, before stop returns). */
-    std::unique_lock<std::mutex> held(sStragglerLock);
-    if (sStragglerParkedOn == listener && !sStragglerAfterStop) {
-        sStragglerEntered = false;
-        sStragglerChanged.notify_all();
-        sStragglerChanged.wait_for(held, std::chrono::seconds(5),
-                                   [] { return sStragglerEntered; });
+    if (sStragglerParked && sStragglerListener == listener && !sStragglerReleased) {
+        switch (sStragglerMode) {
+        case kAtUnlisten:
+            /* goes now; unlisten returns once it is inside the old callback, so its call lands
+             * in the window the kext must cover (after unlisten, before its code goes) */
+            sStragglerReleased = true;
+            sHookChanged.notify_all();
+            sHookChanged.wait_for(held, std::chrono::seconds(10), [] { return sStragglerInside; });
+            break;
+        case kAfterDelay:
+            sStragglerReleaseNs = listener->unlistenedAtNs.load() + sStragglerDelayNs;
+            sStragglerTicket = true;
+            sStragglerReleased = true;
+            sHookChanged.notify_all();
+            break;
+        case kAfterUnmap:
+            break; /* released by xsim_kauth_module_unmapped */
+        }
     }
 }
 
@@ -142,29 +230,80 @@ extern "C" uint32_t xsim_fileop(int32_t action, uintptr_t arg0, uintptr_t arg1, 
                                 uintptr_t arg3)
 {
     uint32_t called = 0;
-    for (Slot &slot : sSlots) {
+    for (int i = 0; i < kSlots; i++) {
+        Slot &slot = sSlots[i];
         kauth_listener *listener = slot.listener.load();
         if (!listener) {
             continue;
         }
         kauth_scope_callback_t callback = slot.callback.load();
-        void *idata = slot.idata.load();
         if (!callback) {
             continue;
         }
-        parkIfStraggler(listener);
-        listener->inFlight.fetch_add(1);
-        if (listener->ownerStopped.load()) {
-            xsim_count("kauth.callbacks_entered_after_stop");
+        bool straggler = false;
+        bool torn = false;
+        {
+            std::unique_lock<std::mutex> held(sHookLock);
+            if (sStragglerArmed) {
+                sStragglerArmed = false;
+                straggler = true;
+            } else if (sTornArmed) {
+                sTornArmed = false;
+                torn = true;
+                sTornSlot = i;
+                sTornParked = true;
+                sHookChanged.notify_all();
+                if (!sHookChanged.wait_for(held, std::chrono::seconds(60), [] { return sTornReleased; })) {
+                    xsim_violation("kauth torn pair: its slot was never unlistened");
+                }
+            }
         }
-        stragglerEntered(listener);
-        callback(&sCredential, idata, action, arg0, arg1, arg2, arg3);
-        listener->inFlight.fetch_sub(1);
-        called++;
+        if (straggler) {
+            tIsStraggler = true;
+            parkStraggler(listener);
+        }
+        /* the second load: the idata now in the slot */
+        void *idata = slot.idata.load();
+        if (torn) {
+            xsim_count("kauth.torn_pair_calls");
+        }
+        callListener(listener, callback, idata, action, arg0, arg1, arg2, arg3, &called);
+        if (straggler) {
+            tIsStraggler = false;
+            stragglerDone();
+        }
+        if (torn) {
+            std::lock_guard<std::mutex> held(sHookLock);
+            sTornParked = false;
+            sTornDone = true;
+            sHookChanged.notify_all();
+        }
     }
     xsim_count("kauth.fileop_events");
     xsim_count("kauth.callbacks", called);
     return called;
+}
+
+void xsim_kauth_wait_earlier_stragglers(uint64_t deadlineNs)
+{
+    if (tIsStraggler) {
+        return;
+    }
+    std::unique_lock<std::mutex> held(sHookLock);
+    if (sStragglerTicket && sStragglerReleaseNs <= deadlineNs) {
+        /* kernel time runs in order: the straggler due first goes first */
+        sHookChanged.wait_for(held, std::chrono::seconds(10), [] { return !sStragglerTicket; });
+    }
+}
+
+void xsim_kauth_module_unmapped(const xsim_module *module)
+{
+    std::unique_lock<std::mutex> held(sHookLock);
+    if (sStragglerParked && sStragglerMode == kAfterUnmap && sStragglerListener &&
+        sStragglerListener->module == module && !sStragglerReleased) {
+        sStragglerReleased = true;
+        sHookChanged.notify_all();
+    }
 }
 
 extern "C" uint32_t xsim_kauth_listener_count(void)
@@ -176,40 +315,63 @@ extern "C" uint32_t xsim_kauth_listener_count(void)
     return n;
 }
 
-extern "C" void xsim_kauth_arm_straggler(bool afterStop)
+extern "C" void xsim_kauth_arm_straggler(int mode, uint64_t delayNs)
 {
-    std::lock_guard<std::mutex> held(sStragglerLock);
+    std::lock_guard<std::mutex> held(sHookLock);
+    if (sStragglerParked) {
+        xsim_violation("kauth straggler armed while another is parked");
+    }
     sStragglerArmed = true;
-    sStragglerAfterStop = afterStop;
-    sStragglerParkedOn = nullptr;
-    sStragglerEntered = false;
+    sStragglerMode = static_cast<Mode>(mode);
+    sStragglerDelayNs = delayNs;
+    sStragglerListener = nullptr;
+    sStragglerReleased = false;
+    sStragglerInside = false;
+    sStragglerDone = false;
+    sStragglerTicket = false;
+    sUnmapped = false;
 }
 
 extern "C" bool xsim_kauth_wait_straggler_parked(uint32_t timeoutMs)
 {
-    std::unique_lock<std::mutex> held(sStragglerLock);
-    return sStragglerChanged.wait_for(held, std::chrono::milliseconds(timeoutMs),
-                                      [] { return sStragglerParkedOn != nullptr; });
+    std::unique_lock<std::mutex> held(sHookLock);
+    return sHookChanged.wait_for(held, std::chrono::milliseconds(timeoutMs),
+                                 [] { return sStragglerParked || sTornParked; });
 }
 
-void xsim_kauth_stop_begin() { tStopFrames.emplace_back(); }
-
-void xsim_kauth_stop_end(const char *className)
+extern "C" bool xsim_kauth_wait_straggler_done(uint32_t timeoutMs)
 {
-    std::vector<kauth_listener *> unlistened = std::move(tStopFrames.back());
-    tStopFrames.pop_back();
-    for (kauth_listener *listener : unlistened) {
-        {
-            std::lock_guard<std::mutex> held(sStragglerLock);
-            listener->ownerStopped.store(true);
-            sStragglerChanged.notify_all();
-        }
-        if (listener->inFlight.load() > 0) {
-            xsim_count("kauth.callbacks_running_after_stop");
-            fprintf(stderr, "xnu-sim: %s::stop returned with a FILEOP callback still running\n",
-                    className);
+    std::unique_lock<std::mutex> held(sHookLock);
+    return sHookChanged.wait_for(held, std::chrono::milliseconds(timeoutMs),
+                                 [] { return sStragglerDone; });
+}
+
+extern "C" void xsim_kauth_arm_torn_pair(void)
+{
+    std::lock_guard<std::mutex> held(sHookLock);
+    if (!sCanary) {
+        sCanary = new unsigned char[kCanarySize];
+    }
+    memset(sCanary, 0xA5, kCanarySize);
+    sTornArmed = true;
+    sTornSlot = -1;
+    sTornParked = false;
+    sTornReleased = false;
+    sTornDone = false;
+}
+
+extern "C" bool xsim_kauth_torn_canary_intact(void)
+{
+    std::lock_guard<std::mutex> held(sHookLock);
+    if (!sCanary) {
+        return true;
+    }
+    for (size_t i = 0; i < kCanarySize; i++) {
+        if (sCanary[i] != 0xA5) {
+            return false;
         }
     }
+    return true;
 }
 
 void xsim_kauth_forget_listeners()
@@ -221,7 +383,7 @@ void xsim_kauth_forget_listeners()
         for (Slot &slot : sSlots) {
             registered |= slot.listener.load() == listener;
         }
-        if (registered || listener->inFlight.load() > 0) {
+        if (registered) {
             kept.push_back(listener);
         } else {
             delete listener;
@@ -241,26 +403,22 @@ void xsim_kauth_reset()
         slot.callback.store(nullptr);
         slot.idata.store(nullptr);
     }
-    std::lock_guard<std::mutex> held(sStragglerLock);
+    std::lock_guard<std::mutex> held(sHookLock);
     sStragglerArmed = false;
-    sStragglerParkedOn = nullptr;
+    sStragglerParked = false;
+    sStragglerListener = nullptr;
+    sStragglerTicket = false;
+    sTornArmed = false;
+    sTornParked = false;
 }
 
 /* ---- other kexts' listeners, to fill the scope's slots ---- */
-
-static std::vector<kauth_listener_t> sOtherListeners;
-
-static int otherKextListener(kauth_cred_t, void *, kauth_action_t, uintptr_t, uintptr_t, uintptr_t,
-                             uintptr_t)
-{
-    xsim_count("kauth.other_listener_calls");
-    return KAUTH_RESULT_DEFER;
-}
 
 extern "C" bool xsim_kauth_listen_other(void)
 {
     kauth_listener_t listener = kauth_listen_scope(KAUTH_SCOPE_FILEOP, &otherKextListener, nullptr);
     if (listener) {
+        std::lock_guard<std::mutex> guard(sOthersLock);
         sOtherListeners.push_back(listener);
     }
     return listener != nullptr;
@@ -268,8 +426,12 @@ extern "C" bool xsim_kauth_listen_other(void)
 
 extern "C" void xsim_kauth_unlisten_others(void)
 {
-    for (kauth_listener_t listener : sOtherListeners) {
+    std::vector<kauth_listener_t> others;
+    {
+        std::lock_guard<std::mutex> guard(sOthersLock);
+        others.swap(sOtherListeners);
+    }
+    for (kauth_listener_t listener : others) {
         kauth_unlisten_scope(listener);
     }
-    sOtherListeners.clear();
 }

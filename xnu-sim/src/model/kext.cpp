@@ -1,24 +1,57 @@
 /*
- * Kexts (KERNEL-FACTS.md "Unload", "Matching on IOResources"): load runs the module start, then
- * matches the personalities on IOResources; kextunload terminates the kext's services with
- * kIOServiceRequired|kIOServiceSynchronous and stops at the first refusal (0xe00002c7), then
- * unloads only when no instance of the kext's classes lives (else 0xdc008018). Autounload runs
- * when the simulated clock passes 60 s of registry quiet and the kext has no instances.
+ * Kexts (KERNEL-FACTS.md "Unload", libkern/c++/OSKext.cpp, iokit/Kernel/IOCatalogue.cpp).
+ *
+ * Load (OSKext::load): map the code, run the module start routine (kmod_info name = the bundle
+ * id, as OSKext overwrites it from the plist), enable autounload for a kext with an IOService
+ * subclass, then sendPersonalitiesToCatalog, which starts matching on IOResources (catalogue.cpp).
+ * Loading a loaded kext sends its personalities again and rematches.
+ *
+ * kextunload (OSKext::removeKext(kext, true) under the kext lock): IOCatalogue::
+ * terminateDriversForModule -> terminateDrivers walks EVERY service carrying the bundle id,
+ * inactive ones included, again while the registry changed under the walk; a bundle id starting
+ * with "com.apple." is refused (kIOReturnUnsupported) before terminate() is called; each service
+ * gets terminate(kIOServiceRequired | kIOServiceSynchronous) and the first refusal ends the walk
+ * with kIOReturnUnsupported. Then the personalities leave the catalogue (_removeDrivers) and
+ * OSKext::unload: kOSKextReturnInUse while any instance of the kext's classes lives, else module
+ * stop (failure: kOSKextReturnStartStopError), then the code is unmapped. 10.15 forgets the kext
+ * (sKextsByID); 11+ keeps a kext of a collection known ("Fileset kext %s unloaded.").
+ *
+ * Autounload: at every registry quiet edge OSKext::considerUnloads() cancels and re-enters a
+ * delayed thread call 60 s out (only while the user-space kext daemon is active); when it runs,
+ * _OSKextConsiderUnloads -> autounloadKext -> removeKext(kext) for each loaded kext with
+ * autounload enabled and no instances: WITHOUT removing its personalities.
+ *
+ * Matching a personality of a kext that is not loaded (IOCatalogue::isModuleLoaded ->
+ * OSKext::loadKextWithIdentifier): a kext the kernel knows (11+: one of the auxiliary
+ * collection) is loaded in place; otherwise "Kext %s not found; queued load request to user
+ * space." and the daemon (kextd on 10.15, kernelmanagerd on 11+) loads it, if it is installed,
+ * on its own thread, which rematches.
+ *
+ * Installing puts a kext in /Library/Extensions (10.15) or the auxiliary kext collection (11+;
+ * kmutil load does that too): at boot its personalities go into the catalogue and IOResources is
+ * matched, which loads it if a personality matches.
  */
 #include <libkern/c++/OSBoolean.h>
 #include <libkern/c++/OSNumber.h>
 #include <libkern/c++/OSString.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <map>
+#include <set>
+#include <thread>
+
+#include <kern/thread_call.h>
 
 #include "modules.hpp"
 #include "sim.hpp"
 
 namespace {
 
-const uint64_t kAutounloadQuietNs = 60ull * 1000 * 1000 * 1000;
+const uint64_t kSecondNs = 1000ull * 1000 * 1000;
+const uint32_t kConsiderUnloadDelay = 60; /* sConsiderUnloadDelay, seconds */
 
 struct Personality {
     std::string name;
@@ -27,21 +60,35 @@ struct Personality {
 
 struct Kext {
     std::string bundleID;
-    const xsim_module *module;
+    const xsim_module *module = nullptr;
     std::vector<Personality> personalities;
     bool loaded = false;
-    bool personalitiesInCatalogue = false;
+    bool installed = false;
+    bool autounloadEnabled = false;
+    uint64_t loadOrder = 0;
     kmod_info_t info = {};
 };
 
-std::mutex sKextLock; /* the kernel's kext lock: load, unload, autounload */
-std::map<std::string, Kext> sKexts;
+std::atomic<int> sFlavor{XSIM_FLAVOR_BIG_SUR_AND_LATER};
 
-std::mutex sBusyLock;
-std::condition_variable sBusyChanged;
-unsigned sBusy = 0;
-uint64_t sClockNs = 0;
-uint64_t sQuietSinceNs = 0;
+/* sKextLock: load, unload, autounload, load requests. Recursive, as xnu's. */
+std::recursive_mutex sKextLock;
+std::map<std::string, Kext> sKexts;
+uint64_t sNextLoadOrder = 1;
+
+/* sKextInnerLock and the unload callout. */
+std::mutex sInnerLock;
+thread_call_t sUnloadCallout = nullptr;
+bool sConsiderUnloadsPending = false;
+std::atomic<bool> sDaemonActive{false};
+
+/* sKernelRequests / sPostedKextLoadIdentifiers and the daemon. Never destroyed. */
+std::mutex &sRequestsLock = *new std::mutex;
+std::condition_variable &sRequestsChanged = *new std::condition_variable;
+std::deque<std::string> sRequests;
+std::set<std::string> sPosted;
+
+const char *daemonName() { return xsim_catalina() ? "kextd" : "kernelmanagerd"; }
 
 Kext *findKext(const char *bundleID)
 {
@@ -49,160 +96,301 @@ Kext *findKext(const char *bundleID)
     return found == sKexts.end() ? nullptr : &found->second;
 }
 
+/* In sKextsByID: 10.15 knows a kext while it is loaded; 11+ knows every kext of its collections. */
+bool known(const Kext &kext) { return kext.loaded || (!xsim_catalina() && kext.installed); }
+
+bool isClassOf(const OSMetaClass *meta, const Kext &kext)
+{
+    return strcmp(meta->xsimModule(), kext.module->name) == 0;
+}
+
 unsigned instancesOf(const Kext &kext)
 {
     unsigned n = 0;
     for (const OSMetaClass *meta = OSMetaClass::xsimFirst(); meta; meta = meta->xsimNext()) {
-        if (strcmp(meta->xsimModule(), kext.module->name) == 0) {
+        if (isClassOf(meta, kext)) {
             n += meta->getInstanceCount();
         }
     }
     return n;
 }
 
-struct BusyScope {
-    BusyScope() { xsim_busy_begin(); }
-    ~BusyScope() { xsim_busy_end(); }
-};
-
-const char *stringProperty(OSDictionary *dict, const char *key)
+const char *ioServiceSubclass(const Kext &kext)
 {
-    OSString *value = OSDynamicCast(OSString, dict->getObject(key));
-    return value ? value->getCStringNoCopy() : nullptr;
-}
-
-bool categoryTaken(const char *category)
-{
-    IOService *resources = xsim_registry::resources();
-    OSIterator *clients = resources->getClientIterator();
-    bool taken = false;
-    while (OSObject *object = clients->getNextObject()) {
-        IOService *client = OSDynamicCast(IOService, object);
-        OSString *other = client ? OSDynamicCast(OSString, client->getProperty("IOMatchCategory")) : nullptr;
-        const char *otherName = other ? other->getCStringNoCopy() : "IODefaultMatchCategory";
-        if (!client->isInactive() && strcmp(otherName, category) == 0) {
-            taken = true;
+    const OSMetaClass *ioService = OSMetaClass::getMetaClassWithName("IOService");
+    for (const OSMetaClass *meta = OSMetaClass::xsimFirst(); meta; meta = meta->xsimNext()) {
+        if (!isClassOf(meta, kext)) {
+            continue;
+        }
+        for (const OSMetaClass *super = meta; super; super = super->getSuperClass()) {
+            if (super == ioService) {
+                return meta->getClassName();
+            }
         }
     }
-    clients->release();
-    return taken;
+    return nullptr;
 }
 
-/* Matching of one personality on IOResources, then probe-less start. */
-void matchPersonality(const Kext &kext, const Personality &personality)
+void sendPersonalitiesToCatalog(const Kext &kext)
 {
-    OSDictionary *dict = personality.properties;
-    const char *providerClass = stringProperty(dict, "IOProviderClass");
-    if (!providerClass || strcmp(providerClass, "IOResources") != 0) {
-        xsim_unmodelled("matching on a provider other than IOResources");
+    for (const Personality &p : kext.personalities) {
+        xsim_catalogue_add(kext.bundleID, p.name, p.properties);
     }
-    const char *resource = stringProperty(dict, "IOResourceMatch");
-    if (resource && !xsim_registry::resources()->getProperty(resource)) {
-        IOLog("xnu-sim: %s: resource %s not published; not matched\n", personality.name.c_str(),
-              resource);
-        return;
-    }
-    const char *category = stringProperty(dict, "IOMatchCategory");
-    if (categoryTaken(category ? category : "IODefaultMatchCategory")) {
-        IOLog("xnu-sim: %s: IOMatchCategory %s already has a driver on IOResources\n",
-              personality.name.c_str(), category ? category : "IODefaultMatchCategory");
-        return;
-    }
-    const char *className = stringProperty(dict, "IOClass");
-    OSObject *object = OSMetaClass::allocClassWithName(className);
-    IOService *service = OSDynamicCast(IOService, object);
-    if (!service) {
-        IOLog("xnu-sim: %s: IOClass %s is not an IOService class of a loaded kext\n",
-              personality.name.c_str(), className ? className : "(none)");
-        OSSafeReleaseNULL(object);
-        return;
-    }
-    OSDictionary *table = OSDictionary::withDictionary(dict);
-    OSString *bundle = OSString::withCString(kext.bundleID.c_str());
-    table->setObject("CFBundleIdentifier", bundle);
-    bundle->release();
-    bool ok = service->init(table);
-    table->release();
-    IOService *provider = xsim_registry::resources();
-    if (ok && service->attach(provider)) {
-        if (!service->start(provider)) {
-            IOLog("xnu-sim: %s::start failed\n", className);
-            service->detach(provider);
-        }
-    }
-    service->release();
+    /* IOCatalogue::addDrivers(..., doNubMatching) -> catalogNewDrivers -> startMatching. */
+    xsim_start_matching(xsim_registry::resources());
 }
 
-uint32_t unloadModule(Kext &kext, const char *why)
+/* OSKext::load, with the kext lock held. */
+int32_t loadKext(Kext &kext, const char *why)
+{
+    if (kext.loaded) {
+        sendPersonalitiesToCatalog(kext);
+        return kOSReturnSuccess;
+    }
+    xsim_module_map(kext.module);
+    snprintf(kext.info.name, sizeof(kext.info.name), "%s", kext.bundleID.c_str());
+    snprintf(kext.info.version, sizeof(kext.info.version), "%s", "0.1.0");
+    kext.info.start = kext.module->start;
+    kext.info.stop = kext.module->stop;
+    if (kext.module->start(&kext.info, nullptr) != KERN_SUCCESS) {
+        IOLog("Kext %s start failed (result 0x%x).\n", kext.bundleID.c_str(),
+              (unsigned)kOSKextReturnStartStopError);
+        xsim_module_unmap(kext.module);
+        return kOSKextReturnStartStopError;
+    }
+    kext.loaded = true;
+    kext.loadOrder = sNextLoadOrder++;
+    if (const char *subclass = ioServiceSubclass(kext)) {
+        kext.autounloadEnabled = true;
+        IOLog("Kext %s has IOService subclass %s; enabling autounload.\n", kext.bundleID.c_str(),
+              subclass);
+    }
+    xsim_count("kext.loaded");
+    xsim_count(std::string("kext.loaded:") + why);
+    IOLog("Kext %s loaded (%s).\n", kext.bundleID.c_str(), why);
+    sendPersonalitiesToCatalog(kext);
+    return kOSReturnSuccess;
+}
+
+/* OSKext::unload, with the kext lock held. */
+int32_t unloadKext(Kext &kext, const char *why)
 {
     unsigned instances = instancesOf(kext);
     if (instances > 0) {
-        IOLog("Can't unload kext %s; classes have instances (%u)\n", kext.bundleID.c_str(), instances);
-        return (uint32_t)kOSKextReturnInUse;
+        IOLog("Can't unload kext %s; classes have instances (%u)\n", kext.bundleID.c_str(),
+              instances);
+        return kOSKextReturnInUse;
     }
-    BusyScope busy;
     if (kext.module->stop(&kext.info, nullptr) != KERN_SUCCESS) {
-        IOLog("Kext %s stop failed\n", kext.bundleID.c_str());
-        return (uint32_t)kOSKextReturnStartStopError;
+        IOLog("Kext %s can't unload - module stop returned 0x%x.\n", kext.bundleID.c_str(),
+              (unsigned)kOSKextReturnStartStopError);
+        return kOSKextReturnStartStopError;
     }
+    /* static destructors would run here (OSRuntimeFinalizeCPP), then the code goes */
     kext.loaded = false;
+    kext.autounloadEnabled = false;
+    xsim_module_unmap(kext.module);
     xsim_count(std::string("kext.unloaded:") + why);
     IOLog("Kext %s unloaded (%s)\n", kext.bundleID.c_str(), why);
-    return 0;
+    return kOSReturnSuccess;
 }
 
-void considerAutounload()
+/* IOCatalogue::terminateDrivers for one bundle: every service carrying it, inactive ones too;
+ * walked again while the registry changed under the walk (IORegistryIterator::isValid). */
+int32_t terminateDrivers(const Kext &kext)
 {
-    std::lock_guard<std::mutex> guard(sKextLock);
-    for (auto &entry : sKexts) {
-        Kext &kext = entry.second;
-        if (kext.loaded && instancesOf(kext) == 0) {
-            unloadModule(kext, "autounload");
+    for (unsigned walk = 0; walk < 16; walk++) {
+        uint64_t generation = xsim_registry::generation();
+        std::vector<IOService *> services = xsim_registry::copyServicesOfBundle(kext.bundleID.c_str());
+        int32_t ret = kIOReturnSuccess;
+        for (IOService *service : services) {
+            if (ret == kIOReturnSuccess) {
+                std::string owner = xsim_kext_of_class(service->getMetaClass());
+                if (owner.compare(0, strlen("com.apple."), "com.apple.") == 0) {
+                    IOLog("disallowing kextunload terminate for bundleID %s\n", owner.c_str());
+                    ret = kIOReturnUnsupported;
+                } else if (!service->terminate(kIOServiceRequired | kIOServiceSynchronous)) {
+                    ret = kIOReturnUnsupported;
+                }
+                xsim_count("kextunload.terminate_walked");
+            }
+            service->release();
+        }
+        if (ret != kIOReturnSuccess || services.empty() || xsim_registry::generation() == generation) {
+            return ret;
         }
     }
+    xsim_unmodelled("a registry that keeps changing under kextunload's walk");
+}
+
+/* OSKext::removeKext, with the kext lock held. */
+int32_t removeKext(Kext &kext, bool terminateServicesAndRemovePersonalities, const char *why)
+{
+    if (kext.loaded) {
+        if (terminateServicesAndRemovePersonalities) {
+            /* terminateDriversForModule(id, unload = false) */
+            int32_t result = terminateDrivers(kext);
+            if (result == kIOReturnSuccess) {
+                xsim_catalogue_remove(kext.bundleID);
+            } else {
+                IOLog("Can't remove kext %s; services failed to terminate - 0x%x.\n",
+                      kext.bundleID.c_str(), (unsigned)result);
+                xsim_count("kext.unload_refused");
+                return result;
+            }
+        }
+        int32_t result = unloadKext(kext, why);
+        if (result != kOSReturnSuccess) {
+            IOLog("Can't remove kext %s; kext failed to unload - 0x%x.\n", kext.bundleID.c_str(),
+                  (unsigned)result);
+            return result;
+        }
+    }
+    if (terminateServicesAndRemovePersonalities) {
+        /* removePersonalitiesFromCatalog, which also restarts matching */
+        xsim_catalogue_remove(kext.bundleID);
+        xsim_start_matching(xsim_registry::resources());
+    }
+    if (xsim_catalina() || !kext.installed) {
+        IOLog("Removing kext %s.\n", kext.bundleID.c_str());
+    } else {
+        IOLog("Fileset kext %s unloaded.\n", kext.bundleID.c_str());
+    }
+    return kOSReturnSuccess;
+}
+
+/* _OSKextConsiderUnloads: the delayed thread call. */
+void considerUnloadsCallout(thread_call_param_t, thread_call_param_t)
+{
+    std::lock_guard<std::recursive_mutex> guard(sKextLock);
+    xsim_count("kext.unload_scans");
+    bool didUnload;
+    do {
+        didUnload = false;
+        std::vector<Kext *> loaded;
+        for (auto &entry : sKexts) {
+            if (entry.second.loaded) {
+                loaded.push_back(&entry.second);
+            }
+        }
+        /* backwards through sLoadedKexts */
+        std::sort(loaded.begin(), loaded.end(),
+                  [](const Kext *a, const Kext *b) { return a->loadOrder > b->loadOrder; });
+        for (Kext *kext : loaded) {
+            /* autounloadKext */
+            if (!kext->autounloadEnabled || instancesOf(*kext) > 0) {
+                continue;
+            }
+            didUnload |= removeKext(*kext, false, "autounload") == kOSReturnSuccess;
+        }
+    } while (didUnload);
+    std::lock_guard<std::mutex> inner(sInnerLock);
+    sConsiderUnloadsPending = false;
+}
+
+void daemonMain()
+{
+    std::unique_lock<std::mutex> held(sRequestsLock);
+    for (;;) {
+        sRequestsChanged.wait(held, [] { return !sRequests.empty(); });
+        /* kKextRequestPredicateGetKernelRequests: the daemon takes them all; posted flushed. */
+        std::deque<std::string> requests;
+        requests.swap(sRequests);
+        sPosted.clear();
+        held.unlock();
+        for (const std::string &bundleID : requests) {
+            {
+                std::lock_guard<std::recursive_mutex> guard(sKextLock);
+                Kext *kext = findKext(bundleID.c_str());
+                if (kext && kext->installed) {
+                    loadKext(*kext, "load request");
+                } else {
+                    IOLog("xnu-sim %s: no installed kext %s; load request dropped\n", daemonName(),
+                          bundleID.c_str());
+                }
+            }
+            xsim_activity_end();
+        }
+        held.lock();
+    }
+}
+
+void daemonStart()
+{
+    static std::once_flag started;
+    std::call_once(started, [] { std::thread(daemonMain).detach(); });
+}
+
+void releasePersonalities(Kext &kext)
+{
+    for (Personality &p : kext.personalities) {
+        p.properties->release();
+    }
+    kext.personalities.clear();
 }
 
 } // namespace
 
-/* ---- registry activity and the simulated clock ---- */
+int xsim_flavor() { return sFlavor.load(); }
 
-void xsim_busy_begin()
-{
-    std::lock_guard<std::mutex> guard(sBusyLock);
-    sBusy++;
-}
+extern "C" int xsim_flavor_get(void) { return xsim_flavor(); }
 
-void xsim_busy_end()
+std::string xsim_kext_of_class(const OSMetaClass *meta)
 {
-    std::lock_guard<std::mutex> guard(sBusyLock);
-    if (sBusy == 0) {
-        xsim_violation("registry activity ended twice");
+    std::lock_guard<std::recursive_mutex> guard(sKextLock);
+    for (auto &entry : sKexts) {
+        if (entry.second.loaded && isClassOf(meta, entry.second)) {
+            return entry.first;
+        }
     }
-    if (--sBusy == 0) {
-        sQuietSinceNs = sClockNs;
-        sBusyChanged.notify_all();
+    return "";
+}
+
+void xsim_kext_consider_unloads(bool rescheduleOnly)
+{
+    std::lock_guard<std::mutex> inner(sInnerLock);
+    if (!sUnloadCallout) {
+        sUnloadCallout = thread_call_allocate(&considerUnloadsCallout, nullptr);
+    }
+    xsim_count("kext.consider_unloads");
+    if (rescheduleOnly && !sConsiderUnloadsPending) {
+        return;
+    }
+    thread_call_cancel(sUnloadCallout);
+    if (sDaemonActive.load()) {
+        uint64_t when;
+        clock_interval_to_deadline(kConsiderUnloadDelay, (uint32_t)kSecondNs, &when);
+        sConsiderUnloadsPending = true;
+        thread_call_enter_delayed(sUnloadCallout, when);
     }
 }
 
-extern "C" bool xsim_wait_quiet(uint32_t timeoutMs)
+bool xsim_kext_module_loaded_for_match(const char *bundleID)
 {
-    std::unique_lock<std::mutex> held(sBusyLock);
-    return sBusyChanged.wait_for(held, std::chrono::milliseconds(timeoutMs),
-                                 [] { return sBusy == 0; });
-}
-
-extern "C" void xsim_advance_clock_ns(uint64_t nanoseconds)
-{
-    xsim_wait_quiet(30000);
-    bool due;
+    if (!bundleID) {
+        return true; /* an in-kernel driver */
+    }
     {
-        std::lock_guard<std::mutex> guard(sBusyLock);
-        sClockNs += nanoseconds;
-        due = sBusy == 0 && sClockNs - sQuietSinceNs >= kAutounloadQuietNs;
+        std::lock_guard<std::recursive_mutex> guard(sKextLock);
+        Kext *kext = findKext(bundleID);
+        if (kext && known(*kext)) {
+            if (!kext->loaded) {
+                /* loadKextWithIdentifier -> theKext->load(): module present or never will be */
+                loadKext(*kext, "match");
+            }
+            return true;
+        }
     }
-    if (due) {
-        considerAutounload();
+    std::lock_guard<std::mutex> guard(sRequestsLock);
+    if (!sPosted.count(bundleID)) {
+        sPosted.insert(bundleID);
+        sRequests.push_back(bundleID);
+        xsim_activity_begin();
+        xsim_count("kext.load_requests");
+        IOLog("Kext %s not found; queued load request to user space.\n", bundleID);
+        sRequestsChanged.notify_all();
     }
+    return false;
 }
 
 /* ---- the driving API ---- */
@@ -213,23 +401,20 @@ extern "C" int xsim_kext_define(const char *bundleID, const char *moduleName)
     if (!module || !bundleID) {
         return -1;
     }
-    std::lock_guard<std::mutex> guard(sKextLock);
+    std::lock_guard<std::recursive_mutex> guard(sKextLock);
     Kext *existing = findKext(bundleID);
     if (existing && existing->loaded) {
         return -1;
     }
+    bool installed = existing && existing->installed;
     if (existing) {
-        for (Personality &p : existing->personalities) {
-            p.properties->release();
-        }
+        releasePersonalities(*existing);
     }
     Kext &kext = sKexts[bundleID];
     kext = Kext();
     kext.bundleID = bundleID;
     kext.module = module;
-    snprintf(kext.info.name, sizeof(kext.info.name), "%s", bundleID);
-    kext.info.start = module->start;
-    kext.info.stop = module->stop;
+    kext.installed = installed;
     return 0;
 }
 
@@ -244,7 +429,7 @@ static OSDictionary *lastPersonality(const char *bundleID)
 
 extern "C" void xsim_kext_personality(const char *bundleID, const char *name)
 {
-    std::lock_guard<std::mutex> guard(sKextLock);
+    std::lock_guard<std::recursive_mutex> guard(sKextLock);
     Kext *kext = findKext(bundleID);
     if (!kext) {
         xsim_violation("personality for undefined kext %s", bundleID);
@@ -254,7 +439,7 @@ extern "C" void xsim_kext_personality(const char *bundleID, const char *name)
 
 extern "C" void xsim_kext_property_string(const char *bundleID, const char *key, const char *value)
 {
-    std::lock_guard<std::mutex> guard(sKextLock);
+    std::lock_guard<std::recursive_mutex> guard(sKextLock);
     OSString *object = OSString::withCString(value);
     lastPersonality(bundleID)->setObject(key, object);
     object->release();
@@ -263,7 +448,7 @@ extern "C" void xsim_kext_property_string(const char *bundleID, const char *key,
 extern "C" void xsim_kext_property_number(const char *bundleID, const char *key, uint64_t value,
                                           uint32_t bits)
 {
-    std::lock_guard<std::mutex> guard(sKextLock);
+    std::lock_guard<std::recursive_mutex> guard(sKextLock);
     OSNumber *object = OSNumber::withNumber(value, bits);
     lastPersonality(bundleID)->setObject(key, object);
     object->release();
@@ -271,72 +456,61 @@ extern "C" void xsim_kext_property_number(const char *bundleID, const char *key,
 
 extern "C" void xsim_kext_property_bool(const char *bundleID, const char *key, bool value)
 {
-    std::lock_guard<std::mutex> guard(sKextLock);
+    std::lock_guard<std::recursive_mutex> guard(sKextLock);
     lastPersonality(bundleID)->setObject(key, value ? kOSBooleanTrue : kOSBooleanFalse);
 }
 
-extern "C" int32_t xsim_kext_load(const char *bundleID)
+extern "C" int32_t xsim_kext_install(const char *bundleID)
 {
-    std::lock_guard<std::mutex> guard(sKextLock);
+    std::lock_guard<std::recursive_mutex> guard(sKextLock);
     Kext *kext = findKext(bundleID);
     if (!kext) {
         return kOSKextReturnNotFound;
     }
-    if (kext->loaded) {
-        return kOSReturnSuccess;
-    }
-    BusyScope busy;
-    if (kext->module->start(&kext->info, nullptr) != KERN_SUCCESS) {
-        return kOSKextReturnStartStopError;
-    }
-    kext->loaded = true;
-    kext->personalitiesInCatalogue = true;
-    xsim_count("kext.loaded");
-    for (const Personality &personality : kext->personalities) {
-        matchPersonality(*kext, personality);
-    }
+    kext->installed = true;
     return kOSReturnSuccess;
+}
+
+/* kextutil (10.15) / kmutil load (11+: which puts the kext in the auxiliary collection). */
+extern "C" int32_t xsim_kext_load(const char *bundleID)
+{
+    std::lock_guard<std::recursive_mutex> guard(sKextLock);
+    Kext *kext = findKext(bundleID);
+    if (!kext) {
+        return kOSKextReturnNotFound;
+    }
+    if (!xsim_catalina()) {
+        kext->installed = true;
+    }
+    return loadKext(*kext, "kextload");
 }
 
 extern "C" int32_t xsim_kext_unload(const char *bundleID)
 {
-    std::lock_guard<std::mutex> guard(sKextLock);
+    std::lock_guard<std::recursive_mutex> guard(sKextLock);
     Kext *kext = findKext(bundleID);
-    if (!kext || !kext->loaded) {
+    if (!kext || !known(*kext)) {
+        IOLog("Can't remove kext %s - not found.\n", bundleID ? bundleID : "(null)");
         return kOSKextReturnNotFound;
     }
-    BusyScope busy;
-    std::vector<IOService *> services = xsim_registry::copyServicesOfBundle(bundleID);
-    bool refused = false;
-    for (IOService *service : services) {
-        if (!refused && !service->terminate(kIOServiceRequired | kIOServiceSynchronous)) {
-            refused = true;
-        }
-        service->release();
-    }
-    if (refused) {
-        IOLog("Kext %s: a service refused to terminate; kext not unloaded\n", bundleID);
-        xsim_count("kext.unload_refused");
-        return kIOReturnUnsupported;
-    }
-    kext->personalitiesInCatalogue = false;
-    return (int32_t)unloadModule(*kext, "kextunload");
+    return removeKext(*kext, true, "kextunload");
 }
 
 extern "C" bool xsim_kext_loaded(const char *bundleID)
 {
-    std::lock_guard<std::mutex> guard(sKextLock);
+    std::lock_guard<std::recursive_mutex> guard(sKextLock);
     Kext *kext = findKext(bundleID);
     return kext && kext->loaded;
 }
 
 extern "C" uint32_t xsim_kext_service_count(const char *bundleID)
 {
-    std::vector<IOService *> services = xsim_registry::copyServicesOfBundle(bundleID);
-    for (IOService *service : services) {
+    uint32_t active = 0;
+    for (IOService *service : xsim_registry::copyServicesOfBundle(bundleID)) {
+        active += service->isInactive() ? 0 : 1;
         service->release();
     }
-    return (uint32_t)services.size();
+    return active;
 }
 
 extern "C" int64_t xsim_instance_count(const char *className)
@@ -345,73 +519,154 @@ extern "C" int64_t xsim_instance_count(const char *className)
     return meta ? (int64_t)meta->getInstanceCount() : -1;
 }
 
-/* Drops the definitions (and personalities) of every kext that is not loaded. */
-void xsim_kexts_forget_unloaded()
+extern "C" void xsim_resource_publish(const char *key) { IOService::publishResource(key); }
+
+extern "C" void xsim_resource_remove(const char *key)
 {
-    std::lock_guard<std::mutex> guard(sKextLock);
-    for (auto it = sKexts.begin(); it != sKexts.end();) {
-        if (it->second.loaded) {
-            ++it;
-            continue;
-        }
-        for (Personality &p : it->second.personalities) {
-            p.properties->release();
-        }
-        it = sKexts.erase(it);
-    }
+    IOService::getResourceService()->removeProperty(key);
 }
 
-void xsim_kexts_reset()
+extern "C" bool xsim_resource_published(const char *key)
 {
+    return IOService::getResourceService()->getProperty(key) != nullptr;
+}
+
+/* ---- boot, shutdown, reboot ---- */
+
+/* A reboot keeps the violations not taken yet: the test still has to see them. */
+static void bootWorld(int flavor, bool reboot)
+{
+    sFlavor.store(flavor);
+    xsim_set_shutting_down(false);
+    xsim_clock_boot();
+    xsim_timers_reset();
+    xsim_modules_reset();
+    xsim_catalogue_reset();
+    xsim_registry::reset();
+    xsim_terminate_reset();
+    xsim_tasks_reset();
+    xsim_kauth_reset();
+    xsim_userclient_hooks_reset();
+    xsim_cpu_reset();
+    xsim_log_reset();
+    xsim_counters_reset();
+    if (!reboot) {
+        xsim_violations_reset();
+    }
+    xsim_gate_reset();
     {
-        std::lock_guard<std::mutex> guard(sKextLock);
+        std::lock_guard<std::mutex> inner(sInnerLock);
+        sConsiderUnloadsPending = false;
+    }
+    xsim_timer_thread_start();
+    xsim_terminate_start_worker();
+    xsim_thread_call_start();
+    xsim_config_thread_start();
+    daemonStart();
+    {
+        std::lock_guard<std::recursive_mutex> guard(sKextLock);
         for (auto &entry : sKexts) {
             if (entry.second.loaded) {
                 xsim_violation("boot with kext %s still loaded", entry.first.c_str());
             }
-        }
-    }
-    xsim_kexts_forget_unloaded();
-    std::lock_guard<std::mutex> busy(sBusyLock);
-    sClockNs = 0;
-    sQuietSinceNs = 0;
-}
-
-/* ---- boot and shutdown ---- */
-
-extern "C" void xsim_boot(void)
-{
-    xsim_set_synchronous_terminate_bound_ms(15000);
-    xsim_registry::reset();
-    xsim_terminate_start_worker();
-    xsim_thread_call_start();
-    xsim_kexts_reset();
-    xsim_tasks_reset();
-    xsim_kauth_reset();
-    xsim_log_reset();
-    xsim_counters_reset();
-}
-
-/* Leaves the world as a fresh boot expects it: every task dead, every kext unloaded. */
-extern "C" void xsim_shutdown(void)
-{
-    xsim_tasks_kill_all();
-    xsim_kauth_unlisten_others();
-    std::vector<std::string> loaded;
-    {
-        std::lock_guard<std::mutex> guard(sKextLock);
-        for (auto &entry : sKexts) {
-            if (entry.second.loaded) {
-                loaded.push_back(entry.first);
+            /* the installed kexts' personalities (kextd / the auxiliary collection) */
+            if (entry.second.installed) {
+                for (const Personality &p : entry.second.personalities) {
+                    xsim_catalogue_add(entry.first, p.name, p.properties);
+                }
             }
         }
     }
-    for (const std::string &bundleID : loaded) {
-        xsim_kext_unload(bundleID.c_str());
-        xsim_wait_quiet(30000);
-        xsim_advance_clock_ns(kAutounloadQuietNs);
+    /* IOResources registered: matching of everything in the catalogue. */
+    xsim_start_matching(xsim_registry::resources());
+    /* iokitDaemonLaunched: the daemon is up, the boot's hold on the root goes. */
+    sDaemonActive.store(true);
+    xsim_registry_boot_done();
+    xsim_desktop_default();
+    xsim_wait_quiet(30000);
+}
+
+extern "C" void xsim_boot(int flavor)
+{
+    {
+        std::lock_guard<std::recursive_mutex> guard(sKextLock);
+        for (auto &entry : sKexts) {
+            releasePersonalities(entry.second);
+        }
+        sKexts.clear();
+    }
+    bootWorld(flavor, false);
+}
+
+/* Leaves the world as a fresh boot expects it: every task dead, every kext unloaded. */
+extern "C" void xsim_shutdown(bool reboot)
+{
+    xsim_set_shutting_down(true);
+    xsim_desktop_off();
+    xsim_cpu_reset();
+    xsim_hook_hold_terminate_worker(false);
+    xsim_hook_release_open();
+    xsim_hook_release_method();
+    xsim_tasks_kill_all();
+    xsim_kauth_unlisten_others();
+    xsim_wait_quiet(30000);
+    for (int round = 0; round < 4; round++) {
+        std::vector<std::string> loaded;
+        {
+            std::lock_guard<std::recursive_mutex> guard(sKextLock);
+            for (auto &entry : sKexts) {
+                if (entry.second.loaded) {
+                    loaded.push_back(entry.first);
+                }
+            }
+        }
+        if (loaded.empty()) {
+            break;
+        }
+        for (const std::string &bundleID : loaded) {
+            if (xsim_kext_unload(bundleID.c_str()) == kIOReturnUnsupported) {
+                /* refused (a com.apple. bundle id, or a service that says no): the model
+                 * terminates the services itself, as a shutdown would take them down */
+                for (IOService *service : xsim_registry::copyServicesOfBundle(bundleID.c_str())) {
+                    service->IOService::terminate(kIOServiceRequired | kIOServiceSynchronous);
+                    service->release();
+                }
+                std::lock_guard<std::recursive_mutex> guard(sKextLock);
+                if (Kext *kext = findKext(bundleID.c_str())) {
+                    xsim_catalogue_remove(bundleID);
+                    if (kext->loaded) {
+                        unloadKext(*kext, "shutdown");
+                    }
+                }
+            }
+            xsim_wait_quiet(30000);
+        }
+        /* refused or in use: the kernel autounloads once nothing is left */
+        xsim_advance_clock_ns((kConsiderUnloadDelay + 1) * kSecondNs);
     }
     xsim_wait_quiet(30000);
-    xsim_kexts_forget_unloaded();
+    {
+        std::lock_guard<std::mutex> inner(sInnerLock);
+        if (sUnloadCallout) {
+            thread_call_cancel(sUnloadCallout);
+        }
+        sConsiderUnloadsPending = false;
+    }
+    sDaemonActive.store(false);
     xsim_kauth_forget_listeners();
+    if (reboot) {
+        bootWorld(xsim_flavor(), true);
+    } else {
+        std::lock_guard<std::recursive_mutex> guard(sKextLock);
+        for (auto &entry : sKexts) {
+            if (!entry.second.loaded) {
+                releasePersonalities(entry.second);
+            }
+        }
+        for (auto it = sKexts.begin(); it != sKexts.end();) {
+            it = it->second.loaded ? std::next(it) : sKexts.erase(it);
+        }
+        xsim_catalogue_reset();
+        xsim_set_shutting_down(false);
+    }
 }

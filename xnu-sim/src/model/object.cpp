@@ -59,10 +59,33 @@ const OSMetaClass *OSMetaClass::getMetaClassWithName(const char *name)
     return nullptr;
 }
 
+/* A kext's classes are registered while its code is mapped (OSMetaClass::postModLoad at load,
+ * removeClasses at unload). */
+static bool classRegistered(const OSMetaClass *meta)
+{
+    const char *module = meta->xsimModule();
+    return strcmp(module, "kernel") == 0 || xsim_module_mapped(xsim_module_named(module));
+}
+
 OSObject *OSMetaClass::allocClassWithName(const char *name)
 {
     const OSMetaClass *meta = getMetaClassWithName(name);
-    return meta ? meta->alloc() : nullptr;
+    return meta && classRegistered(meta) ? meta->alloc() : nullptr;
+}
+
+/* retain/release are virtuals of the object's class: in a kext's code for a kext class. */
+static void checkMapped(const OSObject *object, const char *what)
+{
+    const char *module = object->getMetaClass()->xsimModule();
+    if (module[0] == 'k' && strcmp(module, "kernel") == 0) {
+        return;
+    }
+    const xsim_module *m = xsim_module_named(module);
+    if (m && !xsim_module_mapped(m)) {
+        xsim_report(XSIM_VIOLATION_UNMAPPED_CALL, module, what, 0,
+                    "%s of a %s: a virtual of a class of %s, whose code is unmapped (kernel panic)",
+                    what, object->getMetaClass()->getClassName(), module);
+    }
 }
 
 bool OSMetaClassBase::metaCast(const OSMetaClass *toMeta) const
@@ -117,6 +140,7 @@ void OSObject::free()
 
 void OSObject::retain() const
 {
+    checkMapped(this, "retain()");
     if (__atomic_fetch_add(&fRetainCount, 1, __ATOMIC_SEQ_CST) <= 0) {
         xsim_violation("retain() of a freed %s", getMetaClass()->getClassName());
     }
@@ -124,6 +148,7 @@ void OSObject::retain() const
 
 void OSObject::release() const
 {
+    checkMapped(this, "release()");
     int before = __atomic_fetch_sub(&fRetainCount, 1, __ATOMIC_SEQ_CST);
     if (before <= 0) {
         xsim_violation("release() of a freed %s (over-release)", getMetaClass()->getClassName());

@@ -1,7 +1,9 @@
 /*
- * The I/O Registry: IORegistryEntry properties, IOService attach/detach/registration and the
- * base newUserClient (KERNEL-FACTS.md "User clients": the 4-argument call, then the
- * IOUserClientClass fallback with its codes), and IOResources, the nub drivers match on.
+ * The I/O Registry: IORegistryEntry properties, IOService attach/detach/registration, the busy
+ * count (IOService::_adjustBusy), the base termination virtuals (requestTerminate ->
+ * terminateClient -> the client's own terminate(); didTerminate and finalize scheduling stop),
+ * the base newUserClient (KERNEL-FACTS.md "User clients": the 4-argument call, then the
+ * IOUserClientClass fallback with its codes), and IOResources with publishResource.
  */
 #include <IOKit/IOService.h>
 #include <IOKit/IOUserClient.h>
@@ -19,6 +21,11 @@ static std::atomic<uint64_t> sNextEntryID{0x100000100};
 /* Every entry attached in the service plane (IOResources included). */
 static std::vector<IOService *> sAttached;
 static IOService *sResources = nullptr;
+/* The registry root's busy count (gIOServiceRoot; IOResources is attached to it). */
+static std::atomic<int> sRootBusy{0};
+static std::atomic<uint64_t> sGeneration{0};
+/* terminatePhase1 waits here for another thread's phase 1 on the same victim. */
+static std::condition_variable_any sPhase1Changed;
 
 std::recursive_mutex &xsim_registry::lock()
 {
@@ -181,22 +188,44 @@ bool IOService::attach(IOService *provider)
     fService->provider = provider;
     provider->fService->clients.push_back(this);
     sAttached.push_back(this);
-    xsim_busy_begin();
-    xsim_busy_end();
+    sGeneration++;
     return true;
 }
 
+/* IOService::detach: the busy count goes with the entry (a terminated entry's is cleared), the
+ * provider's phase 2 is rescheduled if this client deferred it, and a terminated provider
+ * without clients left is finalized. */
 void IOService::detach(IOService *provider)
 {
+    bool adjParent;
+    bool startState;
+    bool finalizeProvider;
     {
         std::lock_guard<std::recursive_mutex> guard(xsim_registry::lock());
         if (!provider || fService->provider != provider) {
             return;
         }
+        int busy = fService->busy;
+        adjParent = busy != 0;
         auto &clients = provider->fService->clients;
         clients.erase(std::remove(clients.begin(), clients.end(), this), clients.end());
         sAttached.erase(std::remove(sAttached.begin(), sAttached.end(), this), sAttached.end());
         fService->provider = nullptr;
+        sGeneration++;
+        if (busy && fService->termPhase3) {
+            fService->busy = 0; /* _adjustBusy(-busy): no provider left to propagate to */
+        }
+        startState = fService->startState;
+        finalizeProvider = provider->fService->termPhase3 && provider->fService->clients.empty();
+    }
+    if (startState) {
+        xsim_terminate_schedule_phase2(provider, 0);
+    }
+    if (adjParent) {
+        xsim_registry::adjustBusy(provider, -1);
+    }
+    if (finalizeProvider) {
+        xsim_terminate_schedule_finalize(provider);
     }
     provider->release();
     release();
@@ -204,8 +233,14 @@ void IOService::detach(IOService *provider)
 
 void IOService::registerService(IOOptionBits)
 {
-    std::lock_guard<std::recursive_mutex> guard(xsim_registry::lock());
-    fService->registered = true;
+    {
+        std::lock_guard<std::recursive_mutex> guard(xsim_registry::lock());
+        if (fService->inactive) {
+            return;
+        }
+        fService->registered = true;
+    }
+    xsim_start_matching(this);
 }
 
 bool IOService::terminate(IOOptionBits options)
@@ -213,15 +248,80 @@ bool IOService::terminate(IOOptionBits options)
     return xsim_terminate_phase1(this, options | kIOServiceTerminate);
 }
 
-bool IOService::requestTerminate(IOService *, IOOptionBits) { return true; }
+/* "if its our only provider": provider->terminateClient(this, options | kIOServiceRecursing),
+ * then whether that made us inactive. */
+bool IOService::requestTerminate(IOService *provider, IOOptionBits options)
+{
+    bool ok;
+    {
+        std::lock_guard<std::recursive_mutex> guard(xsim_registry::lock());
+        ok = fService->provider == provider;
+    }
+    if (ok) {
+        xsim_count("terminate.terminateClient");
+        provider->terminateClient(this, options | kXsimServiceRecursing);
+        std::lock_guard<std::recursive_mutex> guard(xsim_registry::lock());
+        ok = fService->inactive;
+    }
+    return ok;
+}
+
+bool IOService::terminateClient(IOService *client, IOOptionBits options)
+{
+    bool only;
+    {
+        std::lock_guard<std::recursive_mutex> guard(xsim_registry::lock());
+        only = client->fService->provider == this;
+    }
+    return only ? client->terminate(options) : true;
+}
+
 bool IOService::willTerminate(IOService *, IOOptionBits) { return true; }
 
-bool IOService::didTerminate(IOService *, IOOptionBits, bool *defer)
+/* Not deferred: scheduleStop(provider) (nothing is open through IOService::open here). */
+bool IOService::didTerminate(IOService *provider, IOOptionBits, bool *defer)
 {
-    if (defer) {
-        *defer = false;
+    if (!defer || !*defer) {
+        xsim_terminate_schedule_stop(this, provider);
     }
     return true;
+}
+
+bool IOService::finalize(IOOptionBits)
+{
+    IOService *provider;
+    bool phase3;
+    bool providerPhase3;
+    {
+        std::lock_guard<std::recursive_mutex> guard(xsim_registry::lock());
+        provider = fService->provider;
+        phase3 = fService->termPhase3;
+        providerPhase3 = provider && provider->fService->termPhase3;
+        if (provider) {
+            provider->retain();
+        }
+    }
+    if (provider) {
+        if (!phase3) {
+            xsim_unmodelled("IOService::finalize outside of phase 3 (programmatic stop)");
+        }
+        if (!providerPhase3) {
+            xsim_terminate_schedule_stop(this, provider);
+        }
+        provider->release();
+    }
+    return true;
+}
+
+void IOService::setTerminateDefer(IOService *provider, bool defer)
+{
+    {
+        std::lock_guard<std::recursive_mutex> guard(xsim_registry::lock());
+        fService->startState = defer;
+    }
+    if (provider && !defer) {
+        xsim_terminate_schedule_phase2(provider, 0);
+    }
 }
 
 IOService *IOService::getProvider(void) const
@@ -332,6 +432,21 @@ OSDefineMetaClassAndStructors(IOResources, IOService)
 
 IOService *xsim_registry::resources() { return sResources; }
 
+IOService *IOService::getResourceService(void) { return sResources; }
+
+/* IOService::publishResource: value NULL -> gIOServiceKey; setProperty on IOResources, then
+ * gIOResources->registerService(), which re-runs matching of every personality on it. */
+void IOService::publishResource(const char *key, OSObject *value)
+{
+    if (value) {
+        sResources->setProperty(key, value);
+    } else {
+        sResources->setProperty(key, "IOService");
+    }
+    xsim_count("resources.published");
+    sResources->registerService();
+}
+
 std::vector<IOService *> xsim_registry::copyMatching(const char *className)
 {
     std::vector<IOService *> found;
@@ -356,7 +471,7 @@ std::vector<IOService *> xsim_registry::copyServicesOfBundle(const char *bundleI
     std::lock_guard<std::recursive_mutex> guard(lock());
     for (IOService *service : sAttached) {
         OSString *bundle = OSDynamicCast(OSString, service->getProperty("CFBundleIdentifier"));
-        if (!service->fService->inactive && bundle && bundle->isEqualTo(bundleID)) {
+        if (bundle && bundle->isEqualTo(bundleID)) {
             service->retain();
             found.push_back(service);
         }
@@ -364,15 +479,103 @@ std::vector<IOService *> xsim_registry::copyServicesOfBundle(const char *bundleI
     return found;
 }
 
+uint64_t xsim_registry::generation() { return sGeneration.load(); }
+
+int xsim_registry::rootBusy() { return sRootBusy.load(); }
+
+void xsim_registry::adjustBusy(IOService *service, int delta)
+{
+    /* Not quiet until the edge's consequences (considerUnloads) are in place. */
+    xsim_activity_begin();
+    bool rootQuietEdge = false;
+    {
+        std::lock_guard<std::recursive_mutex> guard(lock());
+        IOService *next = service;
+        while (delta && next) {
+            int &count = next->fService->busy;
+            bool wasQuiet = count == 0;
+            if (delta < 0 && wasQuiet) {
+                xsim_violation("%s: bad busy count", next->getName());
+            }
+            count += delta;
+            bool nowQuiet = count == 0;
+            if (!(wasQuiet || nowQuiet)) {
+                break;
+            }
+            delta = nowQuiet ? -1 : +1;
+            IOService *provider = next->fService->provider;
+            if (!provider && next == sResources) {
+                /* IOResources hangs off the registry root. */
+                int before = sRootBusy.fetch_add(delta);
+                rootQuietEdge = before + delta == 0;
+                break;
+            }
+            next = provider;
+        }
+    }
+    if (rootQuietEdge) {
+        /* _adjustBusy: nowQuiet && next == gIOServiceRoot -> OSKext::considerUnloads(). */
+        xsim_count("registry.quiet_edges");
+        xsim_kext_consider_unloads(false);
+    }
+    xsim_activity_end();
+}
+
+bool xsim_registry::usesPlatformWorkLoop(IOService *service)
+{
+    std::lock_guard<std::recursive_mutex> guard(lock());
+    for (IOService *s = service; s; s = s->fService->provider) {
+        if (s == sResources) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The boot holds the root busy until the kext daemon is up (IOService::iokitDaemonLaunched:
+ * getServiceRoot()->adjustBusy(-1)); kext.cpp drops it. */
 void xsim_registry::reset()
 {
     std::lock_guard<std::recursive_mutex> guard(lock());
     if (!sResources) {
         sResources = new IOResources;
         sResources->init(nullptr);
-        sResources->setProperty("IOKit", "IOKit");
-        sResources->setProperty("IOBSD", "IOBSD");
-        sResources->fService->registered = true;
         sResources->fService->started = true;
     }
+    sResources->fService->registered = true;
+    /* Only the kernel's own resources survive a boot. */
+    OSDictionary *fresh = OSDictionary::withCapacity(8);
+    {
+        std::lock_guard<std::mutex> props(sResources->fEntry->lock);
+        sResources->fEntry->properties->release();
+        sResources->fEntry->properties = fresh;
+    }
+    sResources->setProperty("IOKit", "IOKit");
+    sResources->setProperty("IOBSD", "IOBSD");
+    if (sResources->fService->busy != 0 || !sResources->fService->clients.empty()) {
+        xsim_violation("boot with IOResources busy or with clients");
+    }
+    sRootBusy.store(1);
+}
+
+void xsim_registry_boot_done()
+{
+    xsim_activity_begin();
+    if (sRootBusy.fetch_sub(1) == 1) {
+        xsim_count("registry.quiet_edges");
+        xsim_kext_consider_unloads(false);
+    }
+    xsim_activity_end();
+}
+
+void xsim_registry_terminate_wait_phase1(IOService *victim)
+{
+    std::unique_lock<std::recursive_mutex> held(xsim_registry::lock());
+    sPhase1Changed.wait(held, [victim] { return !xsim_registry::state(victim).termPhase1; });
+}
+
+void xsim_registry_phase1_done()
+{
+    std::lock_guard<std::recursive_mutex> held(xsim_registry::lock());
+    sPhase1Changed.notify_all();
 }

@@ -3,12 +3,28 @@
  *
  * A connection stands for the IKOT_IOKIT_CONNECT port: it holds a reference to the user client
  * until the client is terminated (destroyUserReferences) or its last send right dies.
- * External methods hold the connection's IPC lock shared; IOServiceClose and clientDied hold it
- * exclusively, so clientDied never runs while a method on that connection does.
+ *
+ * Locking by flavour (IOUserClient.cpp):
+ *  - 11+ (7195, 11417): is_io_connect_method runs externalMethod under ipcEnter(kIPCLockRead)
+ *    (defaultLocking, set for a client without locking properties), is_io_service_close and
+ *    iokit_client_died run clientClose/clientDied under the write lock: never overlapping.
+ *  - 10.15 (6153): is_io_connect_method calls client->externalMethod() with NO lock;
+ *    is_io_service_close and iokit_client_died take client->lock (an IOLock) around
+ *    clientClose/clientDied. A close can run while a method on the same connection runs.
+ *
+ * Opening (is_io_service_open_extended): newUserClient (the client's init/initWithTask calls
+ * reserve(), i.e. setTerminateDefer(NULL, true): kIOServiceStartState), then the kernel's own
+ * checks (entitlements, MACF, the sandbox filter, registerOwner): a failure there calls
+ * client->clientClose() itself, with `closed` unset, (11+: setTerminateDefer(service, false))
+ * and releases the client; on success setTerminateDefer(service, false) lets a terminating
+ * provider go on. A task that dies while its open is in flight never gets the connection: the
+ * reply carrying the send right cannot be delivered, the right dies, clientDied follows.
  */
 #include <IOKit/IOUserClient.h>
 #include <sys/proc.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -28,8 +44,43 @@ struct xsim_connection {
     uint64_t id;
     xsim_task *task;
     IOUserClient *client; /* the port's reference; null once the port is destroyed */
-    std::shared_mutex ipc;
+    std::shared_mutex ipc; /* 11+: IOUserClient's IPC lock */
+    std::mutex lock;       /* 10.15: IOUserClient::lock */
 };
+
+/* clientClose / clientDied: the 11+ write lock, or the 10.15 client->lock. */
+struct xsim_close_lock {
+    explicit xsim_close_lock(xsim_connection &c) : connection(c)
+    {
+        if (xsim_catalina()) {
+            connection.lock.lock();
+        } else {
+            connection.ipc.lock();
+        }
+    }
+    ~xsim_close_lock()
+    {
+        if (xsim_catalina()) {
+            connection.lock.unlock();
+        } else {
+            connection.ipc.unlock();
+        }
+    }
+    xsim_connection &connection;
+};
+
+namespace {
+/* Test hooks. */
+std::mutex sHooksLock;
+std::condition_variable sHooksChanged;
+int32_t sFailNextOpen = 0;
+bool sPauseNextOpen = false;
+bool sOpenPaused = false;
+bool sOpenReleased = false;
+uint64_t sParkConnection = 0;
+bool sMethodParked = false;
+bool sMethodReleased = false;
+} // namespace
 
 static const int MIG_ARRAY_TOO_LARGE = -307;
 static const size_t kInbandStructMax = 4096;
@@ -72,14 +123,18 @@ bool IOUserClient::initWithTask(task_t owningTask, void *securityToken, UInt32 t
     return ok;
 }
 
+/* IOUserClient::initWithTask -> reserve(): setTerminateDefer(NULL, true). */
 bool IOUserClient::initWithTask(task_t owningTask, void *, UInt32)
 {
     if (!fService && !IOService::init(nullptr)) {
         return false;
     }
     fOwningTask = owningTask;
+    setTerminateDefer(nullptr, true);
     return true;
 }
+
+IOService *IOUserClient::getService(void) { return nullptr; }
 
 IOReturn IOUserClient::clientClose(void) { return kIOReturnUnsupported; }
 
@@ -196,7 +251,7 @@ static void lastSendRightDied(const std::shared_ptr<xsim_connection> &connection
     }
     if (client) {
         {
-            std::unique_lock<std::shared_mutex> ipc(connection->ipc);
+            xsim_close_lock locked(*connection);
             xsim_count("clientDied");
             client->clientDied();
         }
@@ -319,14 +374,45 @@ extern "C" int32_t xsim_open(uint32_t taskID, const char *className, uint32_t ty
         result = kIOReturnError;
     }
     if (result == kIOReturnSuccess) {
+        int32_t failWith;
+        {
+            std::unique_lock<std::mutex> held(sHooksLock);
+            if (sPauseNextOpen) {
+                sPauseNextOpen = false;
+                sOpenPaused = true;
+                sOpenReleased = false;
+                sHooksChanged.notify_all();
+                sHooksChanged.wait(held, [] { return sOpenReleased; });
+                sOpenPaused = false;
+            }
+            failWith = sFailNextOpen;
+            sFailNextOpen = 0;
+        }
+        if (failWith != 0) {
+            /* entitlement / mac_iokit_check_open / the sandbox filter / registerOwner failed */
+            xsim_count("open.failed_after_newUserClient");
+            {
+                xsim_task_scope scope(task);
+                client->clientClose(); /* `closed` stays unset */
+            }
+            if (!xsim_catalina()) {
+                client->setTerminateDefer(service, false);
+            }
+            client->release();
+            service->release();
+            return failWith;
+        }
+        client->setTerminateDefer(service, false);
         auto connection = std::make_shared<xsim_connection>();
         connection->task = task;
         connection->client = client; /* the reference newUserClient returned */
         bool terminatedMeanwhile;
+        bool taskDied;
         {
             std::lock_guard<std::mutex> guard(sPortsLock);
             connection->id = sNextConnection++;
             sConnections.emplace(connection->id, connection);
+            taskDied = !task->alive;
             std::lock_guard<std::recursive_mutex> guard2(xsim_registry::lock());
             terminatedMeanwhile = xsim_registry::state(client).inactive;
             if (!terminatedMeanwhile) {
@@ -338,8 +424,15 @@ extern "C" int32_t xsim_open(uint32_t taskID, const char *className, uint32_t ty
         if (terminatedMeanwhile) {
             client->release();
         }
-        *connectionOut = connection->id;
         xsim_count("connection.opened");
+        if (taskDied) {
+            /* The reply with the send right goes to a dead task: the right dies with it. */
+            xsim_count("connection.opened_by_dead_task");
+            lastSendRightDied(connection);
+            result = MACH_SEND_INVALID_DEST;
+        } else {
+            *connectionOut = connection->id;
+        }
     }
     service->release();
     return result;
@@ -424,7 +517,22 @@ extern "C" int32_t xsim_call(uint64_t id, uint32_t selector, const uint64_t *sca
 
     IOReturn result;
     {
-        std::shared_lock<std::shared_mutex> ipc(connection->ipc);
+        /* 11+: ipcEnter(kIPCLockRead); 10.15: no lock at all. */
+        std::shared_lock<std::shared_mutex> ipc(connection->ipc, std::defer_lock);
+        if (!xsim_catalina()) {
+            ipc.lock();
+        }
+        {
+            std::unique_lock<std::mutex> held(sHooksLock);
+            if (sParkConnection == id) {
+                sParkConnection = 0;
+                sMethodParked = true;
+                sMethodReleased = false;
+                sHooksChanged.notify_all();
+                sHooksChanged.wait(held, [] { return sMethodReleased; });
+                sMethodParked = false;
+            }
+        }
         xsim_task_scope scope(connection->task);
         result = client->externalMethod(selector, &args, nullptr, nullptr, nullptr);
     }
@@ -462,7 +570,9 @@ extern "C" int32_t xsim_close(uint64_t id)
         return MACH_SEND_INVALID_DEST;
     }
     {
-        std::unique_lock<std::shared_mutex> ipc(connection->ipc);
+        xsim_count("ipc.close_waiting_for_lock");
+        xsim_close_lock locked(*connection);
+        xsim_count("ipc.close_has_lock");
         xsim_task_scope scope(connection->task);
         if (__sync_bool_compare_and_swap(&client->closed, 0, 1)) {
             xsim_count("clientClose");
@@ -476,4 +586,79 @@ extern "C" int32_t xsim_close(uint64_t id)
     /* IOServiceClose deallocates the caller's send right: the last one. */
     lastSendRightDied(connection);
     return kIOReturnSuccess;
+}
+
+/* is_io_connect_get_service: client->getService() (no IPC lock taken for it); NULL ->
+ * kIOReturnUnsupported. */
+extern "C" int32_t xsim_connect_get_service(uint64_t id, char *className, size_t capacity)
+{
+    IOUserClient *client = nullptr;
+    std::shared_ptr<xsim_connection> connection = lookup(id, &client);
+    if (!connection) {
+        return MACH_SEND_INVALID_DEST;
+    }
+    IOService *service = client->getService();
+    if (service) {
+        service->retain();
+        snprintf(className, capacity, "%s", service->getMetaClass()->getClassName());
+        service->release(); /* the io_object_t user space would IOObjectRelease */
+    }
+    client->release();
+    return service ? kIOReturnSuccess : kIOReturnUnsupported;
+}
+
+void xsim_userclient_hooks_reset()
+{
+    std::lock_guard<std::mutex> guard(sHooksLock);
+    sFailNextOpen = 0;
+    sPauseNextOpen = false;
+    sParkConnection = 0;
+}
+
+extern "C" void xsim_hook_fail_next_open(int32_t code)
+{
+    std::lock_guard<std::mutex> guard(sHooksLock);
+    sFailNextOpen = code;
+}
+
+extern "C" void xsim_hook_pause_next_open(void)
+{
+    std::lock_guard<std::mutex> guard(sHooksLock);
+    sPauseNextOpen = true;
+}
+
+extern "C" bool xsim_hook_wait_open_paused(uint32_t timeoutMs)
+{
+    std::unique_lock<std::mutex> held(sHooksLock);
+    return sHooksChanged.wait_for(held, std::chrono::milliseconds(timeoutMs),
+                                  [] { return sOpenPaused; });
+}
+
+extern "C" void xsim_hook_release_open(void)
+{
+    std::lock_guard<std::mutex> guard(sHooksLock);
+    sPauseNextOpen = false;
+    sOpenReleased = true;
+    sHooksChanged.notify_all();
+}
+
+extern "C" void xsim_hook_park_next_method(uint64_t connection)
+{
+    std::lock_guard<std::mutex> guard(sHooksLock);
+    sParkConnection = connection;
+}
+
+extern "C" bool xsim_hook_wait_method_parked(uint32_t timeoutMs)
+{
+    std::unique_lock<std::mutex> held(sHooksLock);
+    return sHooksChanged.wait_for(held, std::chrono::milliseconds(timeoutMs),
+                                  [] { return sMethodParked; });
+}
+
+extern "C" void xsim_hook_release_method(void)
+{
+    std::lock_guard<std::mutex> guard(sHooksLock);
+    sParkConnection = 0;
+    sMethodReleased = true;
+    sHooksChanged.notify_all();
 }
