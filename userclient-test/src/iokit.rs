@@ -23,7 +23,8 @@ use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 use sys::{
     io_connect_t, io_service_t, kIOMasterPortDefault, mach_task_self, IOConnectCallMethod,
-    IOObjectRelease, IOServiceClose, IOServiceGetMatchingService, IOServiceMatching, IOServiceOpen,
+    IOObjectRelease, IORegistryEntrySetCFProperties, IOServiceClose, IOServiceGetMatchingService,
+    IOServiceMatching, IOServiceOpen,
 };
 
 pub mod sys;
@@ -236,12 +237,11 @@ impl Backend for IoKitBackend {
         // SAFETY: CoreFoundation calls with valid arguments; every created object is released
         // below, after IORegistryEntrySetCFProperties has retained what it keeps.
         let kr = unsafe {
-            use core_foundation_sys::base::{kCFAllocatorDefault, CFRelease};
-            use core_foundation_sys::dictionary::{
+            use sys::{
+                kCFAllocatorDefault, kCFBooleanTrue, kCFStringEncodingUTF8,
                 kCFTypeDictionaryKeyCallBacks, kCFTypeDictionaryValueCallBacks, CFDictionaryCreate,
+                CFRelease, CFStringCreateWithCString,
             };
-            use core_foundation_sys::number::kCFBooleanTrue;
-            use core_foundation_sys::string::{kCFStringEncodingUTF8, CFStringCreateWithCString};
             let name =
                 CFStringCreateWithCString(kCFAllocatorDefault, key.as_ptr(), kCFStringEncodingUTF8);
             let keys = [name as *const c_void];
@@ -254,7 +254,7 @@ impl Backend for IoKitBackend {
                 &kCFTypeDictionaryKeyCallBacks,
                 &kCFTypeDictionaryValueCallBacks,
             );
-            let kr = io_kit_sys::IORegistryEntrySetCFProperties(resources, properties as _);
+            let kr = IORegistryEntrySetCFProperties(resources, properties as _);
             CFRelease(properties as _);
             CFRelease(name as _);
             IOObjectRelease(resources);
@@ -266,7 +266,7 @@ impl Backend for IoKitBackend {
                 crate::codes::Code(kr)
             ));
         }
-        std::thread::sleep(settle);
+        sys::sleep_kernel_time(settle);
         Ok(())
     }
 

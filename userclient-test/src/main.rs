@@ -127,7 +127,9 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let kind = cli.backend.unwrap_or_else(BackendKind::native);
-    let result = connect(kind, &cli.bundle_id).and_then(|backend| execute(&cli, backend.as_ref()));
+    let result = connect(kind, &cli.bundle_id)
+        .and_then(|backend| execute(&cli, backend.as_ref()))
+        .and_then(|done| no_kernel_violations(kind).map(|()| done));
     match result {
         Ok(done) => {
             if cli.json {
@@ -153,6 +155,24 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Kernel rules the driver broke fail the command, as they fail the simulator backend (a
+/// `Kernel` dropped with violations panics): the iokit backend asks its kernel (on macOS there
+/// is nobody to ask).
+fn no_kernel_violations(kind: BackendKind) -> Result<(), String> {
+    if kind != BackendKind::Iokit {
+        return Ok(());
+    }
+    let violations = userclient_test::iokit::sys::kernel_violations()?;
+    if violations.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "the kernel recorded {} rule violation(s):\n  {}",
+        violations.len(),
+        violations.join("\n  ")
+    ))
 }
 
 fn refused(r: userclient_test::client::Refused) -> String {

@@ -23,7 +23,10 @@ mod standin;
 use iokitlib_sim::codes::*;
 use iokitlib_sim::traps::mach_task_self;
 use iokitlib_sim::*;
-use rustkext::abi::{Selector, Stats, PATH_FILTER_SIZE, SERVICE_CLASS, STATS_SIZE};
+use rustkext::abi::{
+    Selector, Stats, ABI_VERSION_MAJOR, ABI_VERSION_MINOR, ABI_VERSION_PATCH, PATH_FILTER_SIZE,
+    SERVICE_CLASS, STATS_SIZE,
+};
 use standin::*;
 use userclient_test::backend::{Backend, Call};
 
@@ -40,7 +43,8 @@ fn exact_calls_write_exactly_the_outputs() {
 
     let (kr, out) = call_exact(c, Selector::GetVersion, &[], &[]);
     assert_eq!(kr, KERN_SUCCESS);
-    assert_eq!((out.scalar_count, out.scalars), (3, vec![1, 0, 0]));
+    let abi = [ABI_VERSION_MAJOR, ABI_VERSION_MINOR, ABI_VERSION_PATCH].map(u64::from);
+    assert_eq!((out.scalar_count, out.scalars), (3, abi.to_vec()));
 
     let (kr, out) = call_exact(c, Selector::GetStats, &[], &[]);
     assert_eq!(kr, KERN_SUCCESS);
@@ -396,4 +400,86 @@ fn the_kext_tools_list_the_loaded_kext() {
     let (ok, _, stderr) = tool("kmutil", &["load", "-p", "/x.kext"]);
     assert!(!ok);
     assert!(stderr.contains("only this form is simulated"), "{stderr}");
+}
+
+/// IORegistryEntrySetCFProperties (IOKitLib.c) on the simulated kernel: IOResources takes a
+/// dictionary from an administrator and publishes each key (IOService.cpp
+/// IOResources::setProperties), other entries keep IORegistryEntry::setProperties
+/// (kIOReturnUnsupported), a connection is no registry entry for the routine's CHECK; the
+/// CoreFoundation objects are the caller's and are all released.
+#[test]
+fn registry_properties_reach_io_resources_only_from_an_administrator() {
+    let _serial = serial();
+    kernel();
+    let live = iokitlib_sim::cf::live_objects();
+    let resources = matching("IOResources");
+    assert_ne!(resources, 0, "IOResources is matched like any service");
+    // SAFETY: CoreFoundation calls with valid arguments; each object is released once below.
+    let (name, dict, text) = unsafe {
+        let name = CFStringCreateWithCString(
+            kCFAllocatorDefault,
+            c"org.rustkext.test.resource".as_ptr(),
+            kCFStringEncodingUTF8,
+        );
+        let keys = [name as *const std::ffi::c_void];
+        let values = [kCFBooleanTrue as *const std::ffi::c_void];
+        let dict = CFDictionaryCreate(
+            kCFAllocatorDefault,
+            keys.as_ptr(),
+            values.as_ptr(),
+            1,
+            &kCFTypeDictionaryKeyCallBacks,
+            &kCFTypeDictionaryValueCallBacks,
+        );
+        (name, dict, name)
+    };
+    // SAFETY: live objects of the stand-in.
+    let set = |entry, props: *const std::ffi::c_void| unsafe {
+        IORegistryEntrySetCFProperties(entry, props)
+    };
+    let expected = if is_root() {
+        KERN_SUCCESS
+    } else {
+        kIOReturnNotPrivileged
+    };
+    assert_eq!(set(resources, dict.cast()), expected);
+    assert_eq!(
+        set(resources, text.cast()),
+        if is_root() {
+            kIOReturnBadArgument
+        } else {
+            kIOReturnNotPrivileged
+        }
+    );
+    assert_eq!(set(resources, std::ptr::null()), kIOReturnUnsupported);
+    let (service, c) = open();
+    assert_eq!(set(service, dict.cast()), kIOReturnUnsupported);
+    assert_eq!(set(c, dict.cast()), kIOReturnBadArgument);
+    assert_eq!(set(0, dict.cast()), MACH_SEND_INVALID_DEST);
+    assert_eq!(close(c), KERN_SUCCESS);
+    release(service);
+    release(resources);
+    // SAFETY: each created object released once; the dictionary releases its key last.
+    unsafe {
+        CFRelease(dict.cast());
+        CFRelease(name.cast());
+    }
+    assert_eq!(
+        iokitlib_sim::cf::live_objects(),
+        live,
+        "a CoreFoundation object leaked"
+    );
+}
+
+#[test]
+fn sleeping_kernel_time_is_faster_than_the_host() {
+    let _serial = serial();
+    kernel();
+    let start = std::time::Instant::now();
+    iokitlib_sim::sleep_kernel_time(std::time::Duration::from_secs(10));
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(5),
+        "10 s of kernel time took {:?}",
+        start.elapsed()
+    );
 }

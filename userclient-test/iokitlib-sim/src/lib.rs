@@ -24,6 +24,7 @@
 //! (`kIOConnectMethodVarOutputSize`, a master port other than `kIOMasterPortDefault`) too.
 #![allow(non_snake_case, non_camel_case_types, non_upper_case_globals)]
 
+pub mod cf;
 pub mod client;
 #[cfg(feature = "server")]
 pub mod server;
@@ -31,11 +32,15 @@ pub mod tools;
 pub mod wire;
 
 use client::{fatal, kernel_call};
-use std::collections::HashSet;
 use std::ffi::{c_char, c_void, CStr};
-use std::sync::Mutex;
+
 use wire::{FileopArg, MethodRequest, Reply, Request};
 
+pub use cf::{
+    kCFAllocatorDefault, kCFBooleanFalse, kCFBooleanTrue, kCFStringEncodingUTF8,
+    kCFTypeDictionaryKeyCallBacks, kCFTypeDictionaryValueCallBacks, CFDictionaryCreate, CFRelease,
+    CFStringCreateWithCString,
+};
 pub use client::{attach, ensure_kernel};
 
 /// The C types, as `io-kit-sys`, `mach2` and `core-foundation-sys` declare them.
@@ -52,6 +57,8 @@ pub mod types {
     pub type io_service_t = io_object_t;
     /// `io_kit_sys::types::io_connect_t`.
     pub type io_connect_t = io_object_t;
+    /// `io_kit_sys::types::io_registry_entry_t`.
+    pub type io_registry_entry_t = io_object_t;
     /// `io_kit_sys::ret::IOReturn`.
     pub type IOReturn = kern_return_t;
 
@@ -91,6 +98,8 @@ pub mod codes {
     pub const kIOReturnBadArgument: kern_return_t = k::kIOReturnBadArgument;
     pub const kIOReturnIPCError: kern_return_t = k::kIOReturnIPCError;
     pub const kIOReturnNotFound: kern_return_t = k::kIOReturnNotFound;
+    pub const kIOReturnNotPrivileged: kern_return_t = k::kIOReturnNotPrivileged;
+    pub const kIOReturnUnsupported: kern_return_t = k::kIOReturnUnsupported;
 }
 
 use codes::*;
@@ -121,29 +130,6 @@ pub mod traps {
     }
 }
 
-/// Matching dictionaries alive (created and not yet consumed or released), by address.
-static DICTIONARIES: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
-
-/// What a matching dictionary holds: `IOProviderClass`.
-struct Matching {
-    class: String,
-}
-
-fn take_dictionary(dict: *const __CFDictionary, what: &str) -> String {
-    let mut live = DICTIONARIES.lock().unwrap_or_else(|e| e.into_inner());
-    if !live
-        .get_or_insert_with(HashSet::new)
-        .remove(&(dict as usize))
-    {
-        fatal(&format!(
-            "{what}: {dict:p} is not a live dictionary (released already: a use after free on macOS)"
-        ));
-    }
-    // SAFETY: `dict` was made by Box::into_raw in IOServiceMatching and was live (just removed
-    // from the registry under its lock, so this is its only release).
-    unsafe { Box::from_raw(dict as *mut Matching) }.class
-}
-
 /// `IOServiceMatching(name)`: a dictionary `{IOProviderClass = name}` (IOKitLib.c
 /// `MakeOneStringProp(CFSTR(kIOProviderClassKey), name)`), owned by the caller.
 ///
@@ -159,20 +145,7 @@ pub unsafe extern "C" fn IOServiceMatching(name: *const c_char) -> CFMutableDict
     let class = unsafe { CStr::from_ptr(name) }
         .to_string_lossy()
         .into_owned();
-    let dict = Box::into_raw(Box::new(Matching { class })) as CFMutableDictionaryRef;
-    let mut live = DICTIONARIES.lock().unwrap_or_else(|e| e.into_inner());
-    live.get_or_insert_with(HashSet::new).insert(dict as usize);
-    dict
-}
-
-/// `CFRelease` of a matching dictionary the caller did not hand to IOKit.
-///
-/// # Safety
-///
-/// `cf` is a dictionary from [`IOServiceMatching`] not yet consumed or released (otherwise the
-/// process ends: a use after free on macOS).
-pub unsafe extern "C" fn CFRelease(cf: CFTypeRef) {
-    take_dictionary(cf as *const __CFDictionary, "CFRelease");
+    cf::create(cf::Object::Matching { class }) as CFMutableDictionaryRef
 }
 
 /// `IOServiceGetMatchingService` (IOKitLib.c): `NULL` matching gives `MACH_PORT_NULL`; the
@@ -193,7 +166,13 @@ pub unsafe extern "C" fn IOServiceGetMatchingService(
     if masterPort != 0 {
         fatal("IOServiceGetMatchingService with a master port other than kIOMasterPortDefault is not modelled");
     }
-    let class = take_dictionary(matching, "IOServiceGetMatchingService");
+    let class = match cf::get(matching as usize, "IOServiceGetMatchingService") {
+        cf::Object::Matching { class } => class,
+        other => fatal(&format!(
+            "IOServiceGetMatchingService with {other:?}: only IOServiceMatching dictionaries are modelled"
+        )),
+    };
+    cf::release(matching as usize, "IOServiceGetMatchingService");
     match kernel_call(&Request::GetMatchingService { class }) {
         Reply::Service {
             kr: KERN_SUCCESS,
@@ -241,6 +220,61 @@ pub unsafe extern "C" fn IOServiceOpen(
         }
         Reply::Open { kr, .. } => kr,
         other => fatal(&format!("ServiceOpen answered {other:?}")),
+    }
+}
+
+/// `IORegistryEntrySetCFProperties` (IOKitLib.c): the properties are serialized (not consumed;
+/// NULL cannot be: `kIOReturnUnsupported`), then `io_registry_entry_set_properties(entry, …,
+/// &result)` and `if (KERN_SUCCESS == kr) kr = result`. Only a dictionary's string keys travel
+/// (the values do not reach the model); anything else travels as "not a dictionary". The
+/// caller's effective uid goes with the request (IOResources::setProperties asks
+/// `clientHasPrivilege(current_task())`).
+///
+/// # Safety
+///
+/// `properties` is NULL or a live object of [`cf`].
+pub unsafe extern "C" fn IORegistryEntrySetCFProperties(
+    entry: io_registry_entry_t,
+    properties: CFTypeRef,
+) -> kern_return_t {
+    if properties.is_null() {
+        return kIOReturnUnsupported;
+    }
+    let keys = match cf::get(properties as usize, "IORegistryEntrySetCFProperties") {
+        cf::Object::Dictionary(pairs) => Some(
+            pairs
+                .iter()
+                .map(|(k, _)| {
+                    cf::string(*k, "a property key").unwrap_or_else(|| {
+                        fatal("IORegistryEntrySetCFProperties: only string keys are modelled")
+                    })
+                })
+                .collect(),
+        ),
+        _ => None,
+    };
+    let request = Request::SetProperties {
+        entry,
+        keys,
+        euid: client::current_euid(),
+    };
+    match kernel_call(&request) {
+        Reply::Open {
+            kr: KERN_SUCCESS,
+            result,
+            ..
+        } => result,
+        Reply::Open { kr, .. } => kr,
+        other => fatal(&format!("SetProperties answered {other:?}")),
+    }
+}
+
+/// Sleeps for `duration` of the simulated kernel's time (its clock runs faster than the host's).
+pub fn sleep_kernel_time(duration: std::time::Duration) {
+    let ns = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+    match kernel_call(&Request::SleepKernelTime { ns }) {
+        Reply::Done => {}
+        other => fatal(&format!("SleepKernelTime answered {other:?}")),
     }
 }
 

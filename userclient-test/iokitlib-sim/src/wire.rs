@@ -41,6 +41,15 @@ pub enum Request {
     Fileop { action: i32, args: [FileopArg; 4] },
     /// A kext tool (`kmutil`, `kextunload`, `kextstat`) run by a process with `euid`.
     KextTool { argv: Vec<String>, euid: u32 },
+    /// `io_registry_entry_set_properties` with a dictionary of these keys (`None`: not a
+    /// dictionary); `euid` is the caller's effective uid at the call.
+    SetProperties {
+        entry: u32,
+        keys: Option<Vec<String>>,
+        euid: u32,
+    },
+    /// Returns once the kernel's clock has advanced by `ns`.
+    SleepKernelTime { ns: u64 },
     /// The simulated machine's state, for tests.
     Status,
 }
@@ -135,6 +144,8 @@ pub struct Status {
     pub user_client_instances: u32,
     pub object_ports: u32,
     pub tasks: u32,
+    /// Kernel rules the code under test broke (xnu-sim's violations), as text.
+    pub violations: Vec<String>,
 }
 
 /// A malformed message.
@@ -329,6 +340,23 @@ impl Request {
                 }
                 w.done()
             }
+            Request::SetProperties { entry, keys, euid } => {
+                let mut w = Writer::new(15);
+                w.u32(*entry).u32(*euid);
+                match keys {
+                    Some(keys) => {
+                        w.u8(1).u32(len32(keys.len()));
+                        for k in keys {
+                            w.str(k);
+                        }
+                    }
+                    None => {
+                        w.u8(0);
+                    }
+                }
+                w.done()
+            }
+            Request::SleepKernelTime { ns } => Writer::new(16).u64(*ns).done(),
             Request::Status => Writer::new(40).done(),
         }
     }
@@ -395,6 +423,21 @@ impl Request {
                 let argv = (0..n).map(|_| r.string()).collect::<Result<_, _>>()?;
                 Request::KextTool { argv, euid }
             }
+            15 => {
+                let entry = r.u32()?;
+                let euid = r.u32()?;
+                let keys = if r.bool()? {
+                    let n = r.u32()? as usize;
+                    if n > body.len() {
+                        return Err(Malformed(format!("{n} keys announced")));
+                    }
+                    Some((0..n).map(|_| r.string()).collect::<Result<_, _>>()?)
+                } else {
+                    None
+                };
+                Request::SetProperties { entry, keys, euid }
+            }
+            16 => Request::SleepKernelTime { ns: r.u64()? },
             40 => Request::Status,
             op => return Err(Malformed(format!("unknown request {op}"))),
         };
@@ -440,13 +483,19 @@ impl Reply {
                 stdout,
                 stderr,
             } => Writer::new(30).i32(*status).str(stdout).str(stderr).done(),
-            Reply::Status(s) => Writer::new(40)
-                .u8(u8::from(s.kext_loaded))
-                .u32(s.service_instances)
-                .u32(s.user_client_instances)
-                .u32(s.object_ports)
-                .u32(s.tasks)
-                .done(),
+            Reply::Status(s) => {
+                let mut w = Writer::new(40);
+                w.u8(u8::from(s.kext_loaded))
+                    .u32(s.service_instances)
+                    .u32(s.user_client_instances)
+                    .u32(s.object_ports)
+                    .u32(s.tasks)
+                    .u32(len32(s.violations.len()));
+                for v in &s.violations {
+                    w.str(v);
+                }
+                w.done()
+            }
             Reply::Refused { why } => Writer::new(99).str(why).done(),
         }
     }
@@ -495,6 +544,13 @@ impl Reply {
                 user_client_instances: r.u32()?,
                 object_ports: r.u32()?,
                 tasks: r.u32()?,
+                violations: {
+                    let n = r.u32()? as usize;
+                    if n > body.len() {
+                        return Err(Malformed(format!("{n} violations announced")));
+                    }
+                    (0..n).map(|_| r.string()).collect::<Result<_, _>>()?
+                },
             }),
             99 => Reply::Refused { why: r.string()? },
             op => return Err(Malformed(format!("unknown reply {op}"))),
@@ -591,6 +647,17 @@ mod tests {
                 argv: vec!["kmutil".into(), "unload".into()],
                 euid: 0,
             },
+            Request::SetProperties {
+                entry: 0x1003,
+                keys: Some(vec!["a".into(), "b".into()]),
+                euid: 0,
+            },
+            Request::SetProperties {
+                entry: 0x1003,
+                keys: None,
+                euid: 501,
+            },
+            Request::SleepKernelTime { ns: 10 },
             Request::Status,
         ];
         for r in requests {
@@ -631,6 +698,7 @@ mod tests {
                 user_client_instances: 2,
                 object_ports: 3,
                 tasks: 4,
+                violations: vec!["SleepInGate: x".into()],
             }),
             Reply::Refused { why: "no".into() },
         ];

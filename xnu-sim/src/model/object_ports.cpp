@@ -72,6 +72,18 @@ void xsim_object_ports_destroy(IOService *victim)
 extern "C" int32_t xsim_object_port_matching_service(const char *className, uint64_t *port)
 {
     std::vector<IOService *> matching = xsim_registry::copyMatching(className);
+    /* copyMatching walks the services attached to a provider; IOResources hangs off the registry
+     * root, and IOService::copyMatchingService walks the whole service plane from the root, so
+     * it matches IOResources too (first: it is above every driver on it). */
+    IOService *resources = xsim_registry::resources();
+    const OSMetaClass *meta = OSMetaClass::getMetaClassWithName(className);
+    if (resources && meta && resources->metaCast(meta)) {
+        std::lock_guard<std::recursive_mutex> guard(xsim_registry::lock());
+        if (xsim_registry::state(resources).registered && !xsim_registry::state(resources).inactive) {
+            resources->retain();
+            matching.insert(matching.begin(), resources);
+        }
+    }
     if (matching.empty()) {
         return kIOReturnNotFound;
     }

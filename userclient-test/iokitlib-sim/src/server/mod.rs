@@ -170,7 +170,11 @@ pub fn serve(opts: &Options) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", socket.display()))?;
 
     let kernel = Kernel::boot();
-    kernel.load_kext().map_err(|code| {
+    // Installed first, then loaded, as the README's VM steps do (and the simulator backend): a
+    // load request for it could be answered, and the kext must stay unloaded all the same.
+    let spec = xnu_sim::KextSpec::rustkext();
+    kernel.install_kext(&spec);
+    kernel.load_bundle(&spec.bundle_id).map_err(|code| {
         format!(
             "the simulated kernel refused to load the kext: {:#x}",
             code as u32
@@ -226,6 +230,10 @@ pub fn serve(opts: &Options) -> Result<(), String> {
         machine.task_died(&task);
     }
     drop(machine);
+    // Violations the harness did not see (reported through Status) go to stderr, not to a panic.
+    for v in kernel.take_violations() {
+        eprintln!("xnu-sim server: kernel rule violation: {v}");
+    }
     drop(kernel);
     drop(dir);
     Ok(())
@@ -348,6 +356,12 @@ impl Machine<'_> {
                 user_client_instances: self.kernel.instance_count(rustkext::abi::USER_CLIENT_CLASS),
                 object_ports: self.kernel.object_port_count(),
                 tasks: lock(&self.tasks).len() as u32,
+                violations: self
+                    .kernel
+                    .violations()
+                    .iter()
+                    .map(|v| v.to_string())
+                    .collect(),
             }),
             (request, None) => Reply::Refused {
                 why: format!("{request:?} from a socket that is no task's"),
@@ -366,6 +380,16 @@ impl Machine<'_> {
             ) => self.service_open(t, service, owning_task, connect_type, euid),
             (Request::ServiceClose { connection }, Some(t)) => self.service_close(t, connection),
             (Request::PortDeallocate { name }, Some(t)) => self.port_deallocate(t, name),
+            (Request::SetProperties { entry, keys, euid }, Some(t)) => {
+                self.set_properties(t, entry, keys, euid)
+            }
+            (Request::SleepKernelTime { ns }, Some(_)) => {
+                let until = self.kernel.now() + Duration::from_nanos(ns);
+                while self.kernel.now() < until {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Reply::Done
+            }
             (Request::ConnectMethod(m), Some(t)) => Reply::Method(self.connect_method(t, &m)),
             (Request::Fileop { action, args }, Some(_)) => {
                 let args = args.map(|a| a.into());
@@ -488,6 +512,51 @@ impl Machine<'_> {
             }
         };
         Reply::Code { kr }
+    }
+
+    /// io_registry_entry_set_properties (is_io_registry_entry_set_properties): `CHECK(
+    /// IORegistryEntry)`, then the entry's `setProperties`. IOResources's (xnu IOService.cpp
+    /// `IOResources::setProperties`): an administrator only (`clientHasPrivilege`, euid 0;
+    /// the `kIOResourcesSetPropertyKey` entitlement is not modelled), a dictionary only, and
+    /// each key published as a resource (`publishResource`: IOResources is matched again). Any
+    /// other entry of the model keeps `IORegistryEntry::setProperties`: `kIOReturnUnsupported`.
+    /// The routine returns success with the result (it ran past `vm_map_copyout`).
+    fn set_properties(
+        &self,
+        task: &Task,
+        entry: u32,
+        keys: Option<Vec<String>>,
+        euid: u32,
+    ) -> Reply {
+        let answer = |kr, result| Reply::Open {
+            kr,
+            result,
+            connection: 0,
+        };
+        let port = match lock(&task.space).get(entry) {
+            None | Some(Right::Dead { .. }) => return answer(MACH_SEND_INVALID_DEST, 0),
+            Some(Right::TaskSelf | Right::Connect { .. }) => {
+                return answer(kIOReturnBadArgument, 0)
+            }
+            Some(Right::Object { port, .. }) => port,
+        };
+        let Some(class) = self.kernel.object_port_class(port) else {
+            lock(&task.space).mark_dead(entry);
+            return answer(MACH_SEND_INVALID_DEST, 0);
+        };
+        let result = if class != "IOResources" {
+            kIOReturnUnsupported
+        } else if euid != 0 {
+            kIOReturnNotPrivileged
+        } else if let Some(keys) = keys {
+            for key in keys {
+                self.kernel.publish_resource(&key);
+            }
+            kIOReturnSuccess
+        } else {
+            kIOReturnBadArgument
+        };
+        answer(KERN_SUCCESS, result)
     }
 
     fn port_deallocate(&self, task: &Task, name: u32) -> Reply {
