@@ -183,12 +183,16 @@ fn iokit_backend_runs_every_scenario_on_a_simulated_kernel() {
         assert!(o.status.success(), "{text}");
         assert_eq!(lines.last(), Some(&"9 passed, 0 failed"), "{text}");
     } else {
-        // file-activity, unload-refused and autounload need root.
-        assert_eq!(
-            lines.last(),
-            Some(&"6 passed, 0 failed, 3 skipped"),
-            "{text}"
-        );
+        // The scenarios that need an administrator are skipped, the others pass.
+        for name in ["file-activity", "unload-refused", "autounload"] {
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.starts_with(&format!("SKIP {name} "))),
+                "{name}: {text}"
+            );
+        }
+        assert!(lines.iter().all(|l| !l.starts_with("FAIL ")), "{text}");
     }
 }
 
