@@ -457,6 +457,15 @@ fn registry_properties_reach_io_resources_only_from_an_administrator() {
         }
     );
     assert_eq!(set(resources, std::ptr::null()), kIOReturnUnsupported);
+    if is_root() {
+        // The credential at the call decides (IOResources::setProperties: clientHasPrivilege).
+        // SAFETY: seteuid has no memory preconditions; the real uid stays 0 to switch back.
+        assert_eq!(unsafe { libc::seteuid(65534) }, 0);
+        let as_user = set(resources, dict.cast());
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::seteuid(0) }, 0);
+        assert_eq!(as_user, kIOReturnNotPrivileged);
+    }
     let (service, c) = open();
     assert_eq!(set(service, dict.cast()), kIOReturnUnsupported);
     assert_eq!(set(c, dict.cast()), kIOReturnBadArgument);
