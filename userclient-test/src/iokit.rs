@@ -3,7 +3,9 @@
 //! differs).
 //!
 //! The service handle from `IOServiceGetMatchingService` is released right after `IOServiceOpen`:
-//! a held handle keeps the service object alive, and a live object keeps the kext from unloading.
+//! a held handle is a port holding a reference on the service until the service is terminated
+//! (terminating it destroys the port: xnu `destroyUserReferences`), so keeping it would leak a
+//! name, not block the unload; an open connection is what keeps the kext.
 //! A non-administrator's connection is opened with the effective uid switched to `nobody` for the
 //! duration of `IOServiceOpen` (the driver decides privilege once, at open), then switched back.
 
