@@ -16,6 +16,34 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+usage() {
+    cat <<'USAGE'
+Usage: ./build.sh                 build (Linux: the kernel objects and checks, and with
+                                  KERNEL_HEADERS the x86_64 kext; macOS: the universal kext)
+       sudo ./build.sh install    copy build/RustKext.kext where the kernel loads it from (macOS)
+       sudo ./build.sh load       load it (10.15: kextutil; 11+: kmutil load)
+       sudo ./build.sh unload     unload it (refused while clients are open)
+       sudo ./build.sh uninstall  unload and remove it
+       ./build.sh status          installed? loaded? SIP?
+       ./build.sh --help          this text
+
+Environment (build):
+  KERNEL_HEADERS  Kernel.framework/Headers: the shim, the Linux-built kext (kextld), its dSYM
+  XNU_EXPORTS     xnu config/ directories (':'-separated): every import against the KPIs
+  XNU_SOURCE      an xnu git directory or tree: the kxld check (XNU_TAG, KXLD_KERNEL, KXLD_PLUGINS)
+  BUNDLE_ID       the bundle identifier (default org.rustkext.RustKext)
+  RUSTKEXT_BUILD_DIR  the output directory (default build/)
+The VM guide (docs/vm-guide.md) walks through install, load, the harness, unload and recovery.
+USAGE
+}
+
+case ${1:-} in
+    "") ;;
+    -h | --help | help) usage; exit 0 ;;
+    install | load | unload | uninstall | status) exec scripts/manage.sh "$@" ;;
+    *) printf 'build.sh: unknown argument %s\n\n' "$1" >&2; usage >&2; exit 2 ;;
+esac
+
 ROOT=$PWD
 BUILD=${RUSTKEXT_BUILD_DIR:-$ROOT/build}
 NAME=RustKext
