@@ -54,6 +54,8 @@ if [ "$(uname -s)" = Linux ]; then
     step "build.sh's macOS path with stand-ins for xcrun/codesign/lipo/kmutil/rustup (each command recorded and checked)"
     tests/macos-path/run.sh
 fi
+step "./build.sh install/load/unload/uninstall/status with stand-ins for the Mac's tools, on 10.15 and 15"
+tests/manage/run.sh
 
 step "kxld-check: version rule, KPI lists, vtable dump + probe (clang-19), kernel model, verifier, strip, script options"
 # The kxld link itself needs an xnu tree and Kernel.framework headers (a developer check, README);
