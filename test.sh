@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 eval "$(scripts/setup.sh)"
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> [%d s] %s\n' "$SECONDS" "$*"; }
 
 # ---- core (kext/): unit, property and header tests; loom model checks ----
 step "rustkext: unit, property and ABI-header tests"
@@ -101,4 +101,4 @@ if [ "$(uname -s)" = Linux ]; then
         --no-default-features -Zbuild-std=std,panic_abort --target x86_64-apple-darwin
 fi
 
-step "all test suites passed"
+step "all test suites passed ($SECONDS s)"
