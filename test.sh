@@ -16,26 +16,21 @@ step "rustkext: loom model checks of the callback gate, the unload policy and th
 # seeded bug tried (README) in seconds; 4 takes about 90 s more.
 RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom" \
     cargo test -p rustkext --release --test loom_gate --test loom_lifecycle --test loom_filter
-step "rustkext: clippy with the kernel lints, and the benchmark builds"
+step "rustkext: clippy with the kernel lints (all targets: the benchmark is compiled too)"
 cargo clippy -q -p rustkext --features exports --all-targets -- -D warnings
-cargo bench -q -p rustkext --no-run
 
 # ---- ffi (ffi/): generated bindings ----
 step "macos-kext-sys: generated constants against KERNEL-FACTS"
 cargo test -p macos-kext-sys
-step "macos-kext-sys: builds for the x86_64 and arm64e kernel targets"
-# KERNEL_HEADERS unset: MacKernelSDK, its usual value here, has no arm64 headers (the drift check
-# covers them).
-kernel_cargo=(env -u KERNEL_HEADERS cargo) # macOS: rustup + rust-src
-[ "$(uname -s)" = Linux ] && kernel_cargo=(env -u KERNEL_HEADERS RUSTC=/usr/bin/rustc /usr/bin/cargo)
-ROOT=$PWD
-# shellcheck source=scripts/kernel-flags.sh
-. scripts/kernel-flags.sh # json_target_spec_flag: -Zjson-target-spec only for a cargo that has it
-for t in x86_64 arm64e; do
-    RUSTC_BOOTSTRAP=1 "${kernel_cargo[@]}" build -q -p macos-kext-sys --release \
-        --target "targets/$t-apple-macos-kernel.json" -Zbuild-std=core,compiler_builtins \
-        $(json_target_spec_flag "${kernel_cargo[@]}")
-done
+step "the Rust kernel library (macos-kext-sys in it) for the x86_64 and arm64e kernel targets, checked by kext-check"
+# The same build as build.sh's (scripts/kernel-lib.sh, target/kernel): after ./build.sh it is done.
+cargo build -q -p kext-check
+target/debug/kext-check objects --arch x86_64 "$(scripts/kernel-lib.sh x86_64)" >/dev/null
+# arm64e: checked as build.sh links it, marked with the kernel pointer-auth ABI.
+marked=$(mktemp -d)
+target/debug/kext-check mark-kernel-abi "$(scripts/kernel-lib.sh arm64e)" "$marked/librustkext.a" >/dev/null
+target/debug/kext-check objects --arch arm64e "$marked/librustkext.a" >/dev/null
+rm -rf "$marked"
 if [ -n "${KERNEL_HEADERS:-}" ]; then
     step "macos-kext-sys: drift check of ffi/include/kpi.h against $KERNEL_HEADERS"
     ffi/drift-check.sh
