@@ -16,8 +16,51 @@
 #   real 10.15 kernel instead of the model), RUSTKEXT_BUILD_DIR (default: build/ for the monitor,
 #   KEXT_DIR/build for another kext; the macOS-path test writes elsewhere).
 set -euo pipefail
-KEXT_DIR=$(cd "${1:-$(dirname "$0")/kext}" && pwd)
+CALLER_DIR=$PWD # KEXT_DIR and a bundle's path are the caller's, relative to where it ran us
 cd "$(dirname "$0")"
+
+usage() {
+    cat <<'USAGE'
+Usage: ./build.sh                 build (Linux: the kernel objects and checks, and with
+                                  KERNEL_HEADERS the x86_64 kext; macOS: the universal kext)
+       ./build.sh KEXT_DIR        the same for another kext: the directory of its rustkext.toml
+                                  (a scaffolded kext's own build.sh calls this)
+       sudo ./build.sh install    copy build/RustKext.kext where the kernel loads it from (macOS);
+                                  install|load|unload|uninstall|status take another bundle's path
+                                  as a second argument
+       sudo ./build.sh load       load it (10.15: kextutil; 11+: kmutil load)
+       sudo ./build.sh unload     unload it (refused while clients are open)
+       sudo ./build.sh uninstall  unload and remove it
+       ./build.sh status          installed? loaded? SIP?
+       ./build.sh --help          this text
+
+Environment (build):
+  KERNEL_HEADERS  Kernel.framework/Headers: the shim, the Linux-built kext (kextld), its dSYM
+  XNU_EXPORTS     xnu config/ directories (':'-separated): every import against the KPIs
+  XNU_SOURCE      an xnu git directory or tree: the kxld check (XNU_TAG, KXLD_KERNEL, KXLD_PLUGINS)
+  RUSTKEXT_BUILD_DIR  the output directory (default build/, KEXT_DIR/build for another kext)
+The identity (bundle id, names, classes, versions, personality keys) is the kext's rustkext.toml.
+The VM guide (docs/vm-guide.md) walks through install, load, the harness, unload and recovery.
+USAGE
+}
+
+case ${1:-} in
+    "") KEXT_DIR=$PWD/kext ;;
+    -h | --help | help) usage; exit 0 ;;
+    install | load | unload | uninstall | status)
+        [ $# -lt 2 ] || set -- "$1" "$(cd "$CALLER_DIR" && cd "$(dirname "$2")" && pwd)/$(basename "$2")"
+        exec scripts/manage.sh "$@"
+        ;;
+    *)
+        if [ $# = 1 ] && (cd "$CALLER_DIR" && [ -f "$1/rustkext.toml" ]); then
+            KEXT_DIR=$(cd "$CALLER_DIR" && cd "$1" && pwd)
+        else
+            printf 'build.sh: unknown argument %s (not a command, nor a directory with a rustkext.toml)\n\n' "$*" >&2
+            usage >&2
+            exit 2
+        fi
+        ;;
+esac
 
 ROOT=$PWD
 # The kext's identity: NAME, BUNDLE_ID, VERSION, SERVICE_CLASS, USER_CLIENT_CLASS, SYMBOL_PREFIX,

@@ -38,6 +38,48 @@ pub struct FileEvent {
     pub modified: bool,
 }
 
+/// One argument of a kauth FILEOP callback: a path (a C string valid during the call) or a
+/// plain value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KauthArg {
+    Path(String),
+    Value(usize),
+}
+
+impl FileEvent {
+    /// The four callback arguments xnu passes for this event (`kauth_authorize_fileop`): OPEN,
+    /// CLOSE, DELETE: arg0 vnode, arg1 path (CLOSE: arg2 flags); WILL_RENAME: arg0 vnode, arg1
+    /// from, arg2 to; RENAME: arg0 from, arg1 to. Vnodes are 0: the listener must never read
+    /// them. Paths must be UTF-8 (the simulated kernel takes them as text).
+    pub fn kauth_args(&self) -> Result<[KauthArg; 4], String> {
+        let utf8 = |p: &Path| {
+            p.to_str()
+                .map(|s| KauthArg::Path(s.to_string()))
+                .ok_or_else(|| format!("{} is not UTF-8", p.display()))
+        };
+        let path = utf8(&self.path)?;
+        let second = || {
+            self.second
+                .as_deref()
+                .ok_or_else(|| format!("{self:?} has no second path"))
+                .and_then(utf8)
+        };
+        let zero = KauthArg::Value(0);
+        Ok(if self.action == KAUTH_FILEOP_RENAME {
+            [path, second()?, zero.clone(), zero]
+        } else if self.action == KAUTH_FILEOP_WILL_RENAME {
+            [zero.clone(), path, second()?, zero]
+        } else {
+            let flags = if self.modified {
+                KAUTH_FILEOP_CLOSE_MODIFIED
+            } else {
+                0
+            };
+            [zero.clone(), path, KauthArg::Value(flags), zero]
+        })
+    }
+}
+
 impl FileOp {
     /// The FILEOP events the kernel posts for this operation, in order.
     pub fn events(&self) -> Vec<FileEvent> {

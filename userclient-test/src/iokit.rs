@@ -1,21 +1,19 @@
-//! The real kernel, through IOKit.framework (macOS only).
+//! The kernel through IOKit.framework: the running one on macOS; elsewhere the same calls reach
+//! the IOKitLib stand-in and a simulated kernel in its own process (`sys`, the only place that
+//! differs).
 //!
 //! The service handle from `IOServiceGetMatchingService` is released right after `IOServiceOpen`:
-//! a held handle keeps the service object alive, and a live object keeps the kext from unloading.
+//! a held handle is a port holding a reference on the service until the service is terminated
+//! (terminating it destroys the port: xnu `destroyUserReferences`), so keeping it would leak a
+//! name, not block the unload; an open connection is what keeps the kext.
 //! A non-administrator's connection is opened with the effective uid switched to `nobody` for the
 //! duration of `IOServiceOpen` (the driver decides privilege once, at open), then switched back.
 
 use crate::backend::{Backend, Call, CallOutput, Connection, Holder, UnloadAnswer, User};
 use crate::codes::{kIOReturnNoMemory, kIOReturnNotFound, kIOReturnSuccess, IOReturn};
-use crate::fileops::{self, FileOp};
+use crate::fileops::FileOp;
 use crate::kextctl;
 use crate::wait::poll;
-use io_kit_sys::types::{io_connect_t, io_service_t};
-use io_kit_sys::{
-    kIOMasterPortDefault, IOConnectCallMethod, IOObjectRelease, IOServiceClose,
-    IOServiceGetMatchingService, IOServiceMatching, IOServiceOpen,
-};
-use mach2::traps::mach_task_self;
 use rustkext_monitor_api::Monitor;
 use std::collections::HashMap;
 use std::ffi::{c_void, CString};
@@ -25,6 +23,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
+use sys::{
+    io_connect_t, io_service_t, kIOMasterPortDefault, mach_task_self, IOConnectCallMethod,
+    IOObjectRelease, IORegistryEntrySetCFProperties, IOServiceClose, IOServiceGetMatchingService,
+    IOServiceMatching, IOServiceOpen,
+};
+
+pub mod sys;
 
 /// How long a holder may take to report its open connection.
 const HOLDER_START_BOUND: Duration = Duration::from_secs(10);
@@ -235,12 +240,11 @@ impl Backend for IoKitBackend {
         // SAFETY: CoreFoundation calls with valid arguments; every created object is released
         // below, after IORegistryEntrySetCFProperties has retained what it keeps.
         let kr = unsafe {
-            use core_foundation_sys::base::{kCFAllocatorDefault, CFRelease};
-            use core_foundation_sys::dictionary::{
+            use sys::{
+                kCFAllocatorDefault, kCFBooleanTrue, kCFStringEncodingUTF8,
                 kCFTypeDictionaryKeyCallBacks, kCFTypeDictionaryValueCallBacks, CFDictionaryCreate,
+                CFRelease, CFStringCreateWithCString,
             };
-            use core_foundation_sys::number::kCFBooleanTrue;
-            use core_foundation_sys::string::{kCFStringEncodingUTF8, CFStringCreateWithCString};
             let name =
                 CFStringCreateWithCString(kCFAllocatorDefault, key.as_ptr(), kCFStringEncodingUTF8);
             let keys = [name as *const c_void];
@@ -253,7 +257,7 @@ impl Backend for IoKitBackend {
                 &kCFTypeDictionaryKeyCallBacks,
                 &kCFTypeDictionaryValueCallBacks,
             );
-            let kr = io_kit_sys::IORegistryEntrySetCFProperties(resources, properties as _);
+            let kr = IORegistryEntrySetCFProperties(resources, properties as _);
             CFRelease(properties as _);
             CFRelease(name as _);
             IOObjectRelease(resources);
@@ -265,7 +269,7 @@ impl Backend for IoKitBackend {
                 crate::codes::Code(kr)
             ));
         }
-        std::thread::sleep(settle);
+        sys::sleep_kernel_time(settle);
         Ok(())
     }
 
@@ -344,6 +348,6 @@ impl Backend for IoKitBackend {
     }
 
     fn file_ops(&self, ops: &[FileOp]) -> Result<(), String> {
-        fileops::perform_all(ops)
+        sys::perform_file_ops(ops)
     }
 }

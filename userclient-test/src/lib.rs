@@ -5,7 +5,6 @@ pub mod backend;
 pub mod client;
 pub mod codes;
 pub mod fileops;
-#[cfg(target_os = "macos")]
 pub mod iokit;
 pub mod kextctl;
 pub mod report;
@@ -19,7 +18,8 @@ use backend::Backend;
 /// The backends, by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendKind {
-    /// The real kernel through IOKit.framework (macOS only).
+    /// The kernel through IOKit.framework: the running one on macOS, elsewhere a simulated
+    /// kernel in its own process behind the IOKitLib stand-in.
     Iokit,
     /// xnu-sim: the shim and the Rust core on the simulated kernel, in this process.
     Sim,
@@ -40,12 +40,9 @@ impl BackendKind {
 /// loaded (`sim`).
 pub fn connect(kind: BackendKind, bundle_id: &str) -> Result<Box<dyn Backend>, String> {
     match kind {
-        #[cfg(target_os = "macos")]
-        BackendKind::Iokit => Ok(Box::new(iokit::IoKitBackend::new(bundle_id))),
-        #[cfg(not(target_os = "macos"))]
         BackendKind::Iokit => {
-            let _ = bundle_id;
-            Err("the iokit backend needs macOS; use --backend sim".into())
+            iokit::sys::attach_kernel()?;
+            Ok(Box::new(iokit::IoKitBackend::new(bundle_id)))
         }
         #[cfg(feature = "sim")]
         BackendKind::Sim => Ok(Box::new(sim::SimBackend::boot()?)),

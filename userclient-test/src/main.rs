@@ -92,10 +92,42 @@ struct Done {
     json: serde_json::Value,
 }
 
+/// Started as `kmutil`/`kextunload`/`kextstat` (the simulated kernel's tools directory links them
+/// here), or with the hidden server subcommand: not the harness's command line.
+fn dispatch_simulator_roles() -> Option<ExitCode> {
+    let mut args = std::env::args_os();
+    let argv0 = args.next()?;
+    if iokitlib_sim::tools::tool_name(&argv0).is_some() {
+        let argv = std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let status = iokitlib_sim::tools::main(argv);
+        return Some(ExitCode::from(u8::try_from(status).unwrap_or(1)));
+    }
+    if args.next()? != iokitlib_sim::client::SERVER_SUBCOMMAND {
+        return None;
+    }
+    let rest: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+    #[cfg(feature = "sim")]
+    let status = iokitlib_sim::server::main(&rest);
+    #[cfg(not(feature = "sim"))]
+    let status = {
+        let _ = rest;
+        eprintln!("userclient-test: built without the `sim` feature: no simulated kernel");
+        1
+    };
+    Some(ExitCode::from(u8::try_from(status).unwrap_or(1)))
+}
+
 fn main() -> ExitCode {
+    if let Some(code) = dispatch_simulator_roles() {
+        return code;
+    }
     let cli = Cli::parse();
     let kind = cli.backend.unwrap_or_else(BackendKind::native);
-    let result = connect(kind, &cli.bundle_id).and_then(|backend| execute(&cli, backend.as_ref()));
+    let result = connect(kind, &cli.bundle_id)
+        .and_then(|backend| execute(&cli, backend.as_ref()))
+        .and_then(|done| no_kernel_violations(kind).map(|()| done));
     match result {
         Ok(done) => {
             if cli.json {
@@ -121,6 +153,24 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Kernel rules the driver broke fail the command, as they fail the simulator backend (a
+/// `Kernel` dropped with violations panics): the iokit backend asks its kernel (on macOS there
+/// is nobody to ask).
+fn no_kernel_violations(kind: BackendKind) -> Result<(), String> {
+    if kind != BackendKind::Iokit {
+        return Ok(());
+    }
+    let violations = userclient_test::iokit::sys::kernel_violations()?;
+    if violations.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "the kernel recorded {} rule violation(s):\n  {}",
+        violations.len(),
+        violations.join("\n  ")
+    ))
 }
 
 fn refused(r: impl Into<userclient_test::client::Refused>) -> String {

@@ -4,12 +4,11 @@
 
 use crate::backend::{Backend, Call, CallOutput, Connection, Holder, UnloadAnswer, User};
 use crate::codes::IOReturn;
-use crate::codes::{KAUTH_FILEOP_RENAME, KAUTH_FILEOP_WILL_RENAME};
-use crate::fileops::{FileEvent, FileOp, KAUTH_FILEOP_CLOSE_MODIFIED};
 use crate::client::CONNECT_TYPE_DEFAULT;
+use crate::fileops::{FileEvent, FileOp, KauthArg};
 use rustkext_monitor_kext::IDENTITY;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -94,40 +93,21 @@ impl SimBackend {
 }
 
 impl SimBackend {
-    /// Fires one FILEOP event with the arguments xnu passes for it (`kauth_authorize_fileop`):
-    /// OPEN, CLOSE, DELETE: arg0 vnode, arg1 path (CLOSE: arg2 flags); WILL_RENAME: arg0 vnode,
-    /// arg1 from, arg2 to; RENAME: arg0 from, arg1 to. Vnodes are 0, as in `Kernel::fileop_path`:
-    /// the listener must never read them.
+    /// Fires one FILEOP event with the arguments xnu passes for it ([`FileEvent::kauth_args`]).
     fn fire(&self, event: &FileEvent) -> Result<u32, String> {
-        let path = utf8(&event.path)?;
-        let second = event.second.as_deref().map(utf8).transpose()?;
         let action = u32::try_from(event.action).map_err(|_| format!("action {}", event.action))?;
-        let vnode = FileopArg::Value(0);
-        let path = FileopArg::Path(path);
-        let second = || {
-            second
-                .map(FileopArg::Path)
-                .ok_or(format!("{event:?} has no second path"))
-        };
-        let args = if event.action == KAUTH_FILEOP_RENAME {
-            [path, second()?, FileopArg::Value(0), FileopArg::Value(0)]
-        } else if event.action == KAUTH_FILEOP_WILL_RENAME {
-            [vnode, path, second()?, FileopArg::Value(0)]
-        } else {
-            let flags = if event.modified {
-                KAUTH_FILEOP_CLOSE_MODIFIED
-            } else {
-                0
-            };
-            [vnode, path, FileopArg::Value(flags), FileopArg::Value(0)]
-        };
-        Ok(self.kernel.fileop_args(action, args))
+        let args = event.kauth_args()?;
+        fn arg(a: &KauthArg) -> FileopArg<'_> {
+            match a {
+                KauthArg::Path(p) => FileopArg::Path(p.as_str()),
+                KauthArg::Value(v) => FileopArg::Value(*v),
+            }
+        }
+        Ok(self.kernel.fileop_args(
+            action,
+            [arg(&args[0]), arg(&args[1]), arg(&args[2]), arg(&args[3])],
+        ))
     }
-}
-
-fn utf8(p: &Path) -> Result<&str, String> {
-    p.to_str()
-        .ok_or_else(|| format!("{} is not UTF-8", p.display()))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -157,3 +157,72 @@ fn unload_on_the_simulator_reports_the_answer() {
     assert_eq!(v["code"], "kIOReturnSuccess");
     assert!(o.status.success());
 }
+
+/// The iokit backend off macOS: the IOKitLib stand-in starts a simulated kernel in its own process
+/// for this run (and the holder processes of crash-cleanup reach the same one).
+#[test]
+fn iokit_backend_runs_every_scenario_on_a_simulated_kernel() {
+    let ping = run(&["--backend", "iokit", "ping", "41"]);
+    assert!(ping.status.success(), "{ping:?}");
+    assert_eq!(stdout(&ping), "Ping(41) = 42\n");
+
+    let o = run(&[
+        "--backend",
+        "iokit",
+        "scenario",
+        "all",
+        "--clients",
+        "2",
+        "--calls",
+        "100",
+    ]);
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        assert!(o.status.success(), "{text}");
+        assert_eq!(lines.last(), Some(&"9 passed, 0 failed"), "{text}");
+    } else {
+        // The scenarios that need an administrator are skipped, the others pass.
+        for name in ["file-activity", "unload-refused", "autounload"] {
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.starts_with(&format!("SKIP {name} "))),
+                "{name}: {text}"
+            );
+        }
+        assert!(lines.iter().all(|l| !l.starts_with("FAIL ")), "{text}");
+    }
+}
+
+#[test]
+fn iokit_backend_unload_reads_the_kext_tools_answer() {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let o = run(&["--backend", "iokit", "--json", "unload"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    if root {
+        // No client is open in a fresh kernel: kmutil unload goes through, printing nothing.
+        assert_eq!(v["unloaded"], true, "{v}");
+        assert_eq!(v["output"], "");
+        assert!(o.status.success());
+    } else {
+        assert_eq!(v["unloaded"], false, "{v}");
+        assert!(v["output"]
+            .as_str()
+            .is_some_and(|t| t.contains("not privileged")));
+    }
+}
+
+#[test]
+fn iokit_backend_without_a_kernel_says_so() {
+    let o = Command::new(env!("CARGO_BIN_EXE_userclient-test"))
+        .args(["--backend", "iokit", "ping"])
+        .env("XNU_SIM_SOCKET", "/nonexistent/kernel.sock")
+        .output()
+        .expect("run userclient-test");
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("/nonexistent/kernel.sock"), "{err}");
+}

@@ -34,6 +34,7 @@
 mod ffi;
 pub mod kext;
 pub mod plist;
+mod ports;
 
 use std::ffi::{c_char, CString};
 use std::fmt;
@@ -41,6 +42,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 pub use kext::{KextSpec, Personality, Property};
+pub use ports::ObjectPort;
 
 /// A Mach / OSKext return code (`kern_return_t`).
 pub type KernReturn = i32;

@@ -210,8 +210,12 @@ static IOUserClient *detachPort(xsim_connection &connection)
     return client;
 }
 
+/* object_ports.cpp: the victim's IKOT_IOKIT_OBJECT ports (IOMachPort::releasePortForObject). */
+void xsim_object_ports_destroy(IOService *victim);
+
 void xsim_destroy_user_references(IOService *victim)
 {
+    xsim_object_ports_destroy(victim);
     IOUserClient *client = OSDynamicCast(IOUserClient, victim);
     if (!client) {
         return;
@@ -290,6 +294,18 @@ static xsim_task *liveTask(uint32_t id)
 {
     auto found = sTasks.find(id);
     return found != sTasks.end() && found->second->alive ? found->second.get() : nullptr;
+}
+
+/* seteuid: the task's credential changes (kauth_cred_proc_update -> set_security_token);
+ * clientHasPrivilege reads it at the next open. False for a dead or unknown task. */
+extern "C" bool xsim_task_set_euid(uint32_t id, uint32_t euid)
+{
+    std::lock_guard<std::mutex> guard(sPortsLock);
+    xsim_task *task = liveTask(id);
+    if (task) {
+        task->euid = euid;
+    }
+    return task != nullptr;
 }
 
 extern "C" void xsim_task_kill(uint32_t id)
@@ -433,6 +449,23 @@ static std::shared_ptr<xsim_connection> lookup(uint64_t id, IOUserClient **clien
     *client = found->second->client;
     (*client)->retain();
     return found->second;
+}
+
+/* mach_port_deallocate of a connection's last send right without IOServiceClose: clientDied on
+ * this thread (iokit_client_died), then the port goes. False if the port was already destroyed
+ * (the task held a dead name). */
+extern "C" bool xsim_connection_deallocate(uint64_t id)
+{
+    IOUserClient *client = nullptr;
+    std::shared_ptr<xsim_connection> connection = lookup(id, &client);
+    if (!connection) {
+        std::lock_guard<std::mutex> guard(sPortsLock);
+        sConnections.erase(id);
+        return false;
+    }
+    client->release();
+    lastSendRightDied(connection);
+    return true;
 }
 
 extern "C" int32_t xsim_call(uint64_t id, uint32_t selector, const uint64_t *scalarIn,

@@ -27,46 +27,26 @@ pub fn monitor() -> KextSpec {
     KextSpec::from_info_plist(MONITOR.info_plist, MODULE).expect("the monitor's Info.plist")
 }
 
-/// The monitor's selectors, for the scenarios (the interface's table is the fact: `shape`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Selector {
-    Ping = 0,
-    GetVersion = 1,
-    GetStats = 2,
-    ResetStats = 3,
-    SetPathFilter = 4,
-    GetClientInfo = 5,
-    CancelUnload = 6,
-}
+/// The monitor's selectors by name, generated from its interface (the trait is the fact).
+pub use rustkext_monitor_api::MonitorSelector as Selector;
 
 /// Selectors past the table (the first number outside it).
-pub const SELECTOR_COUNT: u32 = 7;
+pub const SELECTOR_COUNT: u32 = Selector::ALL.len() as u32;
 
-impl Selector {
-    pub const ALL: [Selector; 7] = [
-        Selector::Ping,
-        Selector::GetVersion,
-        Selector::GetStats,
-        Selector::ResetStats,
-        Selector::SetPathFilter,
-        Selector::GetClientInfo,
-        Selector::CancelUnload,
-    ];
-
-    fn entry(self) -> rustkext::abi::Entry {
-        use rustkext::abi::Interface;
-        let table = <dyn rustkext_monitor_api::Monitor as Interface>::TABLE;
-        assert_eq!(table.len() as u32, SELECTOR_COUNT);
-        table[self as usize]
-    }
-
+/// What the scenarios ask of a selector's table entry.
+pub trait SelectorFacts {
     /// Its shape, from the generated table.
-    pub fn shape(self) -> rustkext::abi::Shape {
+    fn shape(self) -> rustkext::abi::Shape;
+    /// Whether a non-administrator is refused under the default personality.
+    fn requires_admin(self) -> bool;
+}
+
+impl SelectorFacts for Selector {
+    fn shape(self) -> rustkext::abi::Shape {
         self.entry().shape
     }
 
-    /// Whether a non-administrator is refused under the default personality.
-    pub fn requires_admin(self) -> bool {
+    fn requires_admin(self) -> bool {
         self.entry().privilege != rustkext::abi::Privilege::Anyone
     }
 }

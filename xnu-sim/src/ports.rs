@@ -1,0 +1,126 @@
+//! What user space holds on kernel objects, and the per-task state behind `IOServiceOpen`: object
+//! ports for services (`src/model/object_ports.cpp`), a connection's last send right dropped
+//! without `IOServiceClose`, and a task's effective uid changing (`seteuid`). Used by drivers of
+//! the model that keep a task's IPC space themselves (the IOKitLib stand-in's kernel server).
+
+use crate::{c, Connection, IOReturn, Kernel, TaskId};
+use std::ffi::c_char;
+
+mod ffi {
+    use std::ffi::c_char;
+
+    extern "C" {
+        pub fn xsim_object_port_matching_service(class_name: *const c_char, port: *mut u64) -> i32;
+        pub fn xsim_object_port_release_send(port: u64);
+        pub fn xsim_object_port_alive(port: u64) -> bool;
+        pub fn xsim_object_port_count() -> u32;
+        pub fn xsim_object_port_class(port: u64, buffer: *mut c_char, capacity: usize) -> bool;
+        pub fn xsim_object_port_open(port: u64, task: u32, kind: u32, connection: *mut u64) -> i32;
+        pub fn xsim_task_set_euid(task: u32, euid: u32) -> bool;
+        pub fn xsim_connection_deallocate(connection: u64) -> bool;
+    }
+}
+
+/// A kernel port for a service (`IKOT_IOKIT_OBJECT`): it holds a reference on the service until
+/// its last send right is released or the service is terminated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectPort(u64);
+
+impl ObjectPort {
+    /// The port's number (unique for the life of the process; never reused).
+    pub fn raw(self) -> u64 {
+        self.0
+    }
+}
+
+impl TaskId {
+    /// The task's number (unique for the life of the process).
+    pub fn raw(self) -> u32 {
+        self.0
+    }
+}
+
+impl Connection {
+    /// The connection's number (unique for the life of the process).
+    pub fn raw(self) -> u64 {
+        self.0
+    }
+}
+
+impl Kernel {
+    /// `is_io_service_get_matching_service` for `IOServiceMatching(class)` and the MIG outtran: one
+    /// send right on the port of the first registered, active service of (or derived from) `class`;
+    /// the same port for the same service. `kIOReturnNotFound` when none matches.
+    pub fn object_port_matching_service(&self, class: &str) -> Result<ObjectPort, IOReturn> {
+        let class = c(class);
+        let mut port = 0u64;
+        // SAFETY: a valid NUL-terminated string and out pointer for the call.
+        match unsafe { ffi::xsim_object_port_matching_service(class.as_ptr(), &mut port) } {
+            0 => Ok(ObjectPort(port)),
+            code => Err(code),
+        }
+    }
+
+    /// One send right on `port` goes (a task's last user reference, or the task's death); the
+    /// last one drops the port's reference on its service. Nothing for a destroyed port.
+    pub fn object_port_release_send(&self, port: ObjectPort) {
+        // SAFETY: plain value.
+        unsafe { ffi::xsim_object_port_release_send(port.0) }
+    }
+
+    /// Whether `port` still exists: false once its service was terminated or its last send right
+    /// went (a task holding it holds a dead name).
+    pub fn object_port_alive(&self, port: ObjectPort) -> bool {
+        // SAFETY: plain value.
+        unsafe { ffi::xsim_object_port_alive(port.0) }
+    }
+
+    /// Object ports that exist now.
+    pub fn object_port_count(&self) -> u32 {
+        // SAFETY: no arguments.
+        unsafe { ffi::xsim_object_port_count() }
+    }
+
+    /// The class of the port's service (`IOObjectGetClass`), if the port exists.
+    pub fn object_port_class(&self, port: ObjectPort) -> Option<String> {
+        let mut buffer = [0u8; 128];
+        // SAFETY: the buffer is valid for its length; the model NUL-terminates within it.
+        let alive = unsafe {
+            ffi::xsim_object_port_class(port.0, buffer.as_mut_ptr() as *mut c_char, buffer.len())
+        };
+        alive.then(|| {
+            let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+            String::from_utf8_lossy(&buffer[..end]).into_owned()
+        })
+    }
+
+    /// `is_io_service_open_extended` on the port's service, as `task`: the open's code, or
+    /// `MACH_SEND_INVALID_DEST` when the port no longer exists.
+    pub fn object_port_open(
+        &self,
+        port: ObjectPort,
+        task: TaskId,
+        connect_type: u32,
+    ) -> Result<Connection, IOReturn> {
+        let mut connection = 0u64;
+        // SAFETY: plain values and a valid out pointer.
+        match unsafe { ffi::xsim_object_port_open(port.0, task.0, connect_type, &mut connection) } {
+            0 => Ok(Connection(connection)),
+            code => Err(code),
+        }
+    }
+
+    /// `seteuid` in `task`: its credential now carries `euid` (read by `clientHasPrivilege` at
+    /// the next open). False for a dead task.
+    pub fn set_task_euid(&self, task: TaskId, euid: u32) -> bool {
+        // SAFETY: plain values.
+        unsafe { ffi::xsim_task_set_euid(task.0, euid) }
+    }
+
+    /// `mach_port_deallocate` of a connection's last send right without `IOServiceClose`:
+    /// `clientDied` runs on this thread. False if the port was already destroyed.
+    pub fn deallocate_connection(&self, connection: Connection) -> bool {
+        // SAFETY: plain value.
+        unsafe { ffi::xsim_connection_deallocate(connection.0) }
+    }
+}
