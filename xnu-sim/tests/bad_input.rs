@@ -57,7 +57,7 @@ both_flavors! {
             }
         }
         assert!(
-            tried >= 7 * 4 * 2,
+            tried >= SELECTOR_COUNT as usize * 4 * 2,
             "the matrix covers each dimension of each selector ({tried})"
         );
         assert_eq!(
@@ -72,7 +72,7 @@ both_flavors! {
         k.load_kext().unwrap();
         let c = k.open(k.spawn_task(ROOT), 0).unwrap();
         let before = observable(&k, c);
-        for selector in [SELECTOR_COUNT, 8, 100, 0x8000_0000, u32::MAX] {
+        for selector in [SELECTOR_COUNT, SELECTOR_COUNT + 1, 100, 0x8000_0000, u32::MAX] {
             assert_eq!(
                 k.call(c, selector, &[], &[], 0, 0),
                 Err(KIO_RETURN_BAD_ARGUMENT),

@@ -288,7 +288,8 @@ fn admission_codes_through_the_abi() {
 fn method_shapes_through_the_abi() {
     let mut shape = Shape::default();
     let table = <dyn Monitor as Interface>::TABLE;
-    for selector in 0..7u32 {
+    let count = table.len() as u32;
+    for selector in 0..count {
         // SAFETY: a live local.
         let result = unsafe { rk_method_shape_for(selector, &mut shape) };
         assert_eq!(result, kIOReturnSuccess);
@@ -298,7 +299,7 @@ fn method_shapes_through_the_abi() {
     assert_eq!(unsafe { rk_method_shape_for(rustkext::abi::DESCRIBE, &mut shape) }, kIOReturnSuccess);
     assert_eq!(shape, Shape::new(0, 0, 2, 0), "the framework's DESCRIBE");
     let before = shape;
-    for selector in [7u32, 1000, u32::MAX] {
+    for selector in [count, 1000, u32::MAX] {
         // SAFETY: a live local.
         let result = unsafe { rk_method_shape_for(selector, &mut shape) };
         assert_eq!(result, kIOReturnBadArgument);
@@ -353,7 +354,7 @@ fn argument_block_checks_come_first() {
 
         let mut a = ping(&mut input, &mut output);
         assert_eq!(call(driver, 0xbad, &mut a), kIOReturnNotOpen);
-        a.selector = 7;
+        a.selector = <dyn Monitor as Interface>::TABLE.len() as u32; // the first past the table
         assert_eq!(
             call(driver, 0xbad, &mut a),
             kIOReturnNotOpen,
@@ -488,7 +489,7 @@ fn a_released_driver_serves_no_stale_client_and_keeps_no_unload_pending() {
     let admin = open(driver, true).unwrap();
     rk_service_close_gate(driver);
     rk_service_release(driver);
-    for selector in 0..7u32 {
+    for selector in 0..<dyn Monitor as Interface>::TABLE.len() as u32 {
         let mut shape = Shape::default();
         // SAFETY: a live local.
         assert_eq!(unsafe { rk_method_shape_for(selector, &mut shape) }, 0);

@@ -1,7 +1,8 @@
 //! The monitor on xnu-sim through its generated client and the framework's conformance suite.
 
 use rustkext::abi::client::Error;
-use rustkext::abi::Interface;
+use rustkext::abi::conformance::wrong_shapes;
+use rustkext::abi::{Interface, Privilege, DESCRIBE};
 use rustkext_monitor_api::{Monitor, MonitorClient, PathPrefix, ABI_VERSION, STATS_SIZE};
 use rustkext_monitor_kext::IDENTITY;
 use rustkext_sim::{connect, ROOT, USER};
@@ -44,17 +45,24 @@ fn describe_answers_the_fingerprint_and_count() {
     let k = boot();
     let conn = connect(&k, &IDENTITY, USER).unwrap();
     let answer = rustkext::abi::client::describe(&conn).unwrap();
-    assert_eq!(answer, [<dyn Monitor as Interface>::FINGERPRINT, 7]);
+    let count = <dyn Monitor as Interface>::TABLE.len() as u64;
+    assert!(count >= 7, "ABI 2's seven selectors, and any appended since");
+    assert_eq!(answer, [<dyn Monitor as Interface>::FINGERPRINT, count]);
 }
 
 #[test]
 fn the_generated_adversarial_suite_passes() {
     let k = boot();
     let report = rustkext_sim::conformance::<dyn Monitor>(&k, &IDENTITY).unwrap();
-    // Every wrong shape of the 7 selectors and DESCRIBE, 12 unknown selectors, 4 privileged
-    // methods to a user.
-    assert_eq!(report.refused, 108, "{report:?}");
-    assert_eq!(report.queries_compared, 4, "Ping, GetVersion, GetStats, GetClientInfo");
+    // Every wrong shape of each selector and of DESCRIBE, 12 unknown selectors, each privileged
+    // method to a user (ABI 2's seven selectors: 108 refusals, 4 queries compared).
+    let table = <dyn Monitor as Interface>::TABLE;
+    let shapes: usize = table.iter().map(|e| wrong_shapes(e.shape).len()).sum();
+    let describe = wrong_shapes(rustkext::abi::shape_for(table, DESCRIBE).unwrap()).len();
+    let privileged = table.iter().filter(|e| e.privilege != Privilege::Anyone).count();
+    assert_eq!(report.refused, shapes + describe + 12 + privileged, "{report:?}");
+    assert!(report.refused >= 108);
+    assert_eq!(report.queries_compared, table.iter().filter(|e| e.query).count(), "Ping, GetVersion, GetStats, GetClientInfo, ...");
     assert!(report.outputs_checked);
     assert_eq!(k.counter("externalMethod.refused_wrote_outputs"), 0);
     assert!(k.counter("externalMethod.refused") as usize >= report.refused);
