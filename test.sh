@@ -2,6 +2,7 @@
 # The test command (README). Runs every test suite of the project; fails on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")"
+ROOT=$PWD
 eval "$(scripts/setup.sh)"
 
 step() { printf '\n==> [%d s] %s\n' "$SECONDS" "$*"; }
