@@ -1,4 +1,5 @@
 //! The monitor on xnu-sim through its generated client and the framework's conformance suite.
+#![forbid(unsafe_code)]
 
 use rustkext::abi::client::Error;
 use rustkext::abi::conformance::wrong_shapes;

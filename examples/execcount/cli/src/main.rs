@@ -1,6 +1,7 @@
 //! `execcount`: ExecCount's command line, over its generated client. It runs ExecCount on the
 //! simulator in this process (boot, load, open as root); on a Mac the same generated client
 //! talks to the kernel through an IOKit.framework transport (see the framework's README).
+#![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
 use execcount_api::ExecCountClient;

@@ -1,5 +1,6 @@
 //! ExecCount on xnu-sim: booted, loaded, opened through its generated client (which checks the
 //! ABI fingerprint), and the framework's generated conformance and adversarial suite.
+#![forbid(unsafe_code)]
 
 use execcount_api::{ExecCount, ExecCountClient, LAST_EXEC_PATH};
 use execcount_kext::IDENTITY;
