@@ -165,18 +165,31 @@ fn a_thread_call_spinning_on_a_lock_its_preempted_caller_holds_is_a_livelock() {
     }
     let k = Kernel::boot();
     k.set_desktop(Desktop::Off);
-    k.set_one_cpu(true);
-    holder_enters_a_call_that_takes_the_lock(&k, false);
-    k.set_one_cpu(false);
-    let v = k.take_violations();
-    assert_eq!(v.len(), 1, "{v:#?}");
-    assert_eq!(v[0].kind, ViolationKind::Livelock);
-    assert!(
-        v[0].text
-            .contains("thread call (high group) (fixed priority 93)"),
-        "{}",
-        v[0].text
-    );
+    // The preemption point is arbitrary: if it falls inside the model's own code (the thread
+    // call's entry), the thread call blocks on a model lock, the user thread runs on, and the
+    // model's monitor (polling every millisecond) may take the CPU back only after the user
+    // thread saw the call enter and let go of the lock: no livelock that time. The detection
+    // must show within a few attempts.
+    for attempt in 1..=5 {
+        k.set_one_cpu(true);
+        holder_enters_a_call_that_takes_the_lock(&k, false);
+        k.set_one_cpu(false);
+        let v = k.take_violations();
+        if v.is_empty() {
+            eprintln!("attempt {attempt}: preempted inside the model's code, no livelock");
+            continue;
+        }
+        assert_eq!(v.len(), 1, "{v:#?}");
+        assert_eq!(v[0].kind, ViolationKind::Livelock);
+        assert!(
+            v[0].text
+                .contains("thread call (high group) (fixed priority 93)"),
+            "{}",
+            v[0].text
+        );
+        return;
+    }
+    panic!("a thread call spinning on a lock its preempted caller holds was never reported");
 }
 
 #[test]

@@ -14,7 +14,7 @@
  * registered user thread at an arbitrary point (a signal whose handler parks the thread on a
  * futex). A monitor thread resumes them as soon as every running job's thread is blocked (its
  * state in /proc/self/task/<tid>/stat is not 'R': waiting on a futex, sleeping) or the jobs are
- * done. If a job's thread instead consumes kLivelockCpu of CPU time without blocking while they
+ * done, and preempts them again when a job's thread is runnable again. If a job's thread instead consumes kLivelockCpu of CPU time without blocking while they
  * are parked, that is a livelock: reported, then the user threads are resumed so the test ends.
  *
  * The handler and the monitor never allocate and take no lock a parked thread could hold (a
@@ -57,6 +57,7 @@ struct Job {
     const char *what = nullptr;
     int priority = 0;
     uint64_t cpuAtPark = 0;
+    bool livelocked = false; /* reported: the user threads run on (the test must end) */
 };
 
 Victim sVictims[kSlots];
@@ -67,6 +68,8 @@ std::mutex &sCpuLock = *new std::mutex;
 std::atomic<uint32_t> sParkGen{0};
 std::atomic<uint32_t> sResumeGen{0};
 bool sParked = false;          /* under sCpuLock */
+/* A livelock found and the user threads resumed, its report not yet recorded. */
+std::atomic<bool> sReportPending{false};
 uint64_t sParkedAtWallNs = 0;  /* under sCpuLock */
 int sParkSignal = 0;
 
@@ -146,11 +149,17 @@ void resumeLocked()
     futex(&sResumeGen, FUTEX_WAKE_PRIVATE, INT32_MAX);
 }
 
-/* Called with sCpuLock held, by the job's own thread. */
+/* Called with sCpuLock held: by a job's thread when it starts, or by the monitor when a job's
+ * thread that had blocked runs again (one CPU: it preempts the user threads again). */
 void parkLocked()
 {
     if (sParked) {
         return;
+    }
+    for (Job &job : sJobs) {
+        if (job.active.load()) {
+            job.cpuAtPark = cpuNs(job.cpuClock);
+        }
     }
     uint32_t target = sParkGen.fetch_add(1) + 1;
     pid_t me = (pid_t)syscall(SYS_gettid);
@@ -189,6 +198,15 @@ void monitorMain()
         {
             std::lock_guard<std::mutex> guard(sCpuLock);
             if (!sParked) {
+                /* A job's thread that blocked (so the user threads ran) and is runnable again
+                 * takes the one CPU back, wherever the user threads are now. */
+                for (Job &job : sJobs) {
+                    if (job.active.load() && !job.livelocked && threadState(job.tid) == 'R') {
+                        xsim_count("cpu.preemptions");
+                        parkLocked();
+                        break;
+                    }
+                }
                 continue;
             }
             bool anyRunning = false;
@@ -202,20 +220,27 @@ void monitorMain()
                 anyRunning = true;
                 uint64_t burnt = cpuNs(job.cpuClock) - job.cpuAtPark;
                 if (burnt >= kLivelockCpuNs && wallNs() - sParkedAtWallNs >= kLivelockWallNs) {
+                    job.livelocked = true;
                     snprintf(livelock, sizeof(livelock),
                              "%s (fixed priority %d) ran %llu ms of CPU without blocking while the "
                              "user thread(s) it preempted waited: a livelock on one CPU",
                              job.what, job.priority, (unsigned long long)(burnt / 1000000));
                 }
             }
+            if (livelock[0]) {
+                sReportPending.store(true);
+            }
             if (!anyRunning || livelock[0]) {
                 resumeLocked();
             }
         }
+        /* Reported once the user threads run again (a parked one may hold any lock);
+         * xsim_cpu_set_one_cpu(false) waits for it, so the test sees it. */
         if (livelock[0]) {
             xsim_report(XSIM_VIOLATION_LIVELOCK, "one CPU", "fixed-priority thread", 0, "%s",
                         livelock);
             xsim_count("cpu.livelocks");
+            sReportPending.store(false);
         }
     }
 }
@@ -251,6 +276,7 @@ xsim_cpu_job::xsim_cpu_job(const char *what, int priority) : slot(-1)
             job.what = what;
             job.priority = priority;
             job.cpuAtPark = cpuNs(job.cpuClock);
+            job.livelocked = false;
             job.active.store(true);
             slot = i;
             break;
@@ -296,8 +322,15 @@ extern "C" void xsim_cpu_set_one_cpu(bool oneCpu)
     }
     sOneCpu.store(oneCpu);
     if (!oneCpu) {
-        std::lock_guard<std::mutex> guard(sCpuLock);
-        resumeLocked();
+        {
+            std::lock_guard<std::mutex> guard(sCpuLock);
+            resumeLocked();
+        }
+        /* A livelock the monitor found is in the violations once this returns (bounded). */
+        for (int i = 0; i < 5000 && sReportPending.load(); i++) {
+            struct timespec pause = {0, 1000000};
+            nanosleep(&pause, nullptr);
+        }
     }
 }
 
