@@ -1,6 +1,8 @@
 //! `execcount`: ExecCount's command line, over its generated client. It runs ExecCount on the
-//! simulator in this process (boot, load, open as root); on a Mac the same generated client
-//! talks to the kernel through an IOKit.framework transport (see the framework's README).
+//! simulator in this process (boot, load, open as root). On a Mac the same generated client would
+//! take a `Transport` over IOKit.framework (`IOServiceOpen` on `SERVICE_CLASS`,
+//! `IOConnectCallMethod`), as userclient-test's iokit backend has; the framework does not
+//! generate one yet.
 #![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
