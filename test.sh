@@ -15,7 +15,7 @@ SUITES=(
     "tsan|xnu-sim under ThreadSanitizer (Linux)"
     "harness|userclient-test on xnu-sim and on the IOKitLib stand-in (iokit backend)"
     "macos-typecheck|the IOKit.framework code type-checked for x86_64-apple-darwin (Linux)"
-    "scaffold|rustkext new: a new kext built for both kernel targets and tested"
+    "scaffold|rustkext new: a new kext built for both kernel targets and tested; the size budget enforced"
     "docs|every relative link in *.md resolves; the README's quick start runs as written"
 )
 
@@ -185,6 +185,8 @@ suite_scaffold() {
     trap 'rm -rf "$scaffold"' EXIT
     scripts/rustkext.sh new com.example.OpenWatch "$scaffold/openwatch"
     "$scaffold/openwatch/build.sh"
+    step "scaffold: build.sh refuses a kext one byte over its [size-budget], for x86_64 and for arm64e"
+    tests/size-budget/run.sh "$scaffold/openwatch"
     (
         cd "$scaffold/openwatch"
         export CARGO_TARGET_DIR="$TARGET"

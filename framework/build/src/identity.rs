@@ -317,6 +317,7 @@ max-clients = "RustKextMaxClients"
 admin-only = "RustKextAdminOnly"
 [size-budget]
 x86_64 = 7407
+arm64e = 6639
 "#;
 
     fn parse(text: &str) -> Result<Identity, IdentityError> {
@@ -334,6 +335,7 @@ x86_64 = 7407
         assert_eq!(id.settings.admin_only.as_deref(), Some("RustKextAdminOnly"));
         assert_eq!(id.settings.observers_for_everyone, None);
         assert_eq!(id.size_budget["x86_64"], 7407);
+        assert_eq!(id.size_budget["arm64e"], 6639);
         assert!(id.shim_defines().contains(&"-DRK_LOG_PREFIX=\"RustKext: \"".to_string()));
         let other = parse(&MONITOR.replace("class-prefix = \"org_rustkext\"\n", "").replace("org.rustkext.RustKext", "com.example.Open-Watch")).unwrap();
         assert_eq!(other.class_prefix, "com_example_Open_Watch", "default: the bundle id as a C identifier");

@@ -121,7 +121,8 @@ fn ours<D, I: ?Sized>(kext: &'static Kext<D, I>, driver: *mut RkDriver) -> Optio
 }
 
 /// `rk_module_start`: the module's kernel mutex (see [`crate::sync`]). `KERN_FAILURE` without
-/// memory for it.
+/// memory for it. `#[inline]`: its only caller is the exported wrapper `export!` generates.
+#[inline]
 pub fn module_start() -> i32 {
     if module_mutex::acquire() {
         KERN_SUCCESS
@@ -131,6 +132,7 @@ pub fn module_start() -> i32 {
 }
 
 /// `rk_module_stop`.
+#[inline]
 pub fn module_stop() -> i32 {
     module_mutex::release();
     KERN_SUCCESS

@@ -71,14 +71,6 @@ pub enum Phase {
     Terminating,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Slot {
-    /// 0 = free.
-    id: u32,
-    is_admin: bool,
-    generation: u32,
-}
-
 /// The registry's state; a copy is what [`Registry::snapshot`] returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Snapshot {
@@ -92,7 +84,13 @@ pub struct Snapshot {
     pub shut_down: bool,
     /// Clients open.
     pub open_clients: u32,
-    slots: [Slot; SLOTS],
+    /// The client table, one array per field (so that `stop` forgets every client with one
+    /// `memset` of `ids` rather than a store per slot). Slot `i`: its client's id (0 = free)…
+    ids: [u32; SLOTS],
+    /// …whether that client is an administrator…
+    admins: [bool; SLOTS],
+    /// …and the slot's generation, kept while it is free.
+    generations: [u32; SLOTS],
 }
 
 impl Snapshot {
@@ -106,11 +104,9 @@ impl Snapshot {
         unload_pending: false,
         shut_down: false,
         open_clients: 0,
-        slots: [Slot {
-            id: 0,
-            is_admin: false,
-            generation: 0,
-        }; SLOTS],
+        ids: [0; SLOTS],
+        admins: [false; SLOTS],
+        generations: [0; SLOTS],
     };
 
     /// The slot of the open client `id`; none while stopped (ids of a released service are
@@ -120,17 +116,16 @@ impl Snapshot {
             return None;
         }
         let index = (id & 0xff).checked_sub(1)? as usize;
-        match self.slots.get(index) {
-            Some(slot) if id != 0 && slot.id == id => Some(index),
+        match self.ids.get(index) {
+            Some(&slot_id) if id != 0 && slot_id == id => Some(index),
             _ => None,
         }
     }
 
     fn info(&self, index: usize) -> Option<ClientSnapshot> {
-        let slot = self.slots.get(index)?;
         Some(ClientSnapshot {
-            id: slot.id,
-            is_admin: slot.is_admin,
+            id: *self.ids.get(index)?,
+            is_admin: *self.admins.get(index)?,
             open_clients: self.open_clients,
             unload_pending: self.unload_pending,
             observers_for_everyone: self.config.observers_for_everyone,
@@ -197,7 +192,7 @@ impl Registry {
             s.unload_pending = false;
             s.shut_down = false;
             s.open_clients = 0;
-            s.slots.iter_mut().for_each(|slot| slot.id = 0);
+            s.ids = [0; SLOTS];
         });
     }
 
@@ -213,17 +208,17 @@ impl Registry {
                 return Err(kIOReturnNotPrivileged);
             }
             s.admits(is_admin)?;
-            let (index, slot) = s
-                .slots
-                .iter_mut()
-                .enumerate()
-                .find(|(_, slot)| slot.id == 0)
-                .ok_or(kIOReturnNoResources)?;
-            slot.generation = slot.generation.wrapping_add(1) & GENERATION_MASK;
-            slot.id = (slot.generation << 8) | (index as u32 + 1);
-            slot.is_admin = is_admin;
+            let index = s.ids.iter().position(|&id| id == 0).ok_or(kIOReturnNoResources)?;
+            let (Some(id), Some(admin), Some(generation)) =
+                (s.ids.get_mut(index), s.admins.get_mut(index), s.generations.get_mut(index))
+            else {
+                return Err(kIOReturnNoResources);
+            };
+            *generation = generation.wrapping_add(1) & GENERATION_MASK;
+            *id = (*generation << 8) | (index as u32 + 1);
+            *admin = is_admin;
             s.open_clients += 1;
-            Ok(slot.id)
+            Ok(*id)
         })
     }
 
@@ -235,8 +230,8 @@ impl Registry {
             let Some(index) = s.slot_of(id) else {
                 return CloseAction::Nothing;
             };
-            if let Some(slot) = s.slots.get_mut(index) {
-                slot.id = 0;
+            if let Some(id) = s.ids.get_mut(index) {
+                *id = 0;
             }
             s.open_clients = s.open_clients.saturating_sub(1);
             if s.open_clients == 0 && s.unload_pending && s.phase == Phase::Running {

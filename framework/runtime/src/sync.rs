@@ -93,7 +93,9 @@ pub(crate) mod module_mutex {
 
     /// Module start: one more kext uses the mutex; allocates it for the first. False (nothing
     /// changed) when the kernel has no memory for it. Module starts and stops are serialized by
-    /// the kernel's kext lock.
+    /// the kernel's kext lock. `#[inline]`, as `release`: `rk_module_start` (in the kext's glue
+    /// crate) is their only caller.
+    #[inline]
     pub(crate) fn acquire() -> bool {
         if USERS.load(Ordering::Acquire) == 0 {
             // SAFETY: IOLockAlloc has no preconditions; it returns NULL or a new unlocked mutex.
@@ -109,6 +111,7 @@ pub(crate) mod module_mutex {
 
     /// Module stop: one kext fewer; the last frees the mutex. Runs only when no instance of the
     /// kext's classes is left, so nothing of that kext can take the mutex any more.
+    #[inline]
     pub(crate) fn release() {
         if USERS.fetch_sub(1, Ordering::AcqRel) == 1 {
             let mutex = MUTEX.swap(null_mut(), Ordering::AcqRel);
