@@ -31,9 +31,7 @@ pub fn run(ctx: &Ctx<'_>) -> Step {
     );
 
     let mut cases = Vec::new();
-    let named = (0u32..)
-        .zip(table().iter().map(|e| (e.name, e.shape)))
-        .chain([(DESCRIBE, ("Describe", DESCRIBE_SHAPE))]);
+    let named = (0u32..).zip(table().iter().map(|e| (e.name, e.shape))).chain([(DESCRIBE, ("Describe", DESCRIBE_SHAPE))]);
     for (selector, (name, exact)) in named {
         for shape in wrong_shapes(exact) {
             cases.push((selector, name.to_string(), shape));

@@ -22,11 +22,7 @@ pub fn run(ctx: &Ctx<'_>) -> Step {
     let bound = ctx.opts.cleanup_bound;
     let mut progress = ctx.waiting("the client count to drop after the kill");
     let dropped = poll(bound, Duration::from_millis(20), &mut progress, || {
-        let n = observer
-            .get_client_info()
-            .ok()
-            .map(ClientInfo::from)?
-            .open_clients;
+        let n = observer.get_client_info().ok().map(ClientInfo::from)?.open_clients;
         (n == base).then_some(n)
     });
     let now = ClientInfo::from(observer.get_client_info()?).open_clients;

@@ -35,24 +35,12 @@ pub fn run(ctx: &Ctx<'_>) -> Step {
             continue;
         }
         match user.call_exact(selector, &scalars, &bytes) {
-            Ok(_) => {
-                return Err(Stop::Fail(format!(
-                    "{} succeeded for a non-administrator",
-                    entry.name
-                )))
-            }
-            Err(r) => ensure!(
-                r.code == kIOReturnNotPrivileged,
-                "{r}, expected {}",
-                Code(kIOReturnNotPrivileged)
-            ),
+            Ok(_) => return Err(Stop::Fail(format!("{} succeeded for a non-administrator", entry.name))),
+            Err(r) => ensure!(r.code == kIOReturnNotPrivileged, "{r}, expected {}", Code(kIOReturnNotPrivileged)),
         }
         refused.push(entry.name);
     }
-    ensure!(
-        user.ping(1)? == 2,
-        "Ping from a non-administrator answered wrongly"
-    );
+    ensure!(user.ping(1)? == 2, "Ping from a non-administrator answered wrongly");
     let after = admin.get_stats()?;
     unchanged(ctx, &before, &after)?;
     Ok(format!(
