@@ -126,7 +126,7 @@ build_checker() {
 }
 
 # rustc marks arm64e objects with the user pointer-auth ABI (cpusubtype 0x80000002), Apple clang
-# its -mkernel objects with the kernel ABI (0xC0000002), and ld64 warns on the mix (AUDIT.md
+# its -mkernel objects with the kernel ABI (0xC0000002), and ld64 warns on the mix (docs/audit.md
 # #5). The Rust objects sign only their return addresses (pac-ret), which means the same in both,
 # so a copy is marked with the kernel ABI; kext-check refuses to mark an object with signed
 # data pointers.
@@ -323,7 +323,7 @@ build_linux() {
         check_imports arm64e objects "$(link_lib arm64e)"
     else
         step "import check skipped: XNU_EXPORTS is not set"
-        note "to check every import against xnu's KPI export lists: XNU_EXPORTS=/tmp/xnu/xnu-7195.101.1/config ./build.sh (see README, developer checks)"
+        note "to check every import against xnu's KPI export lists: XNU_EXPORTS=/tmp/xnu/xnu-7195.101.1/config ./build.sh (docs/building.md, developer checks)"
     fi
     if [ -n "${XNU_SOURCE:-}" ] && [ -z "${KERNEL_HEADERS:-}${KXLD_KERNEL:-}" ]; then
         step "kxld check skipped: XNU_SOURCE needs KERNEL_HEADERS too (the kext is built with them, and the kernel model's vtables come from them)"
@@ -331,7 +331,7 @@ build_linux() {
         kxld_check "${KERNEL_HEADERS:-}"
     else
         step "kxld check skipped: XNU_SOURCE is not set"
-        note "to link the kext with macOS 10.15's kxld: XNU_SOURCE=<xnu git dir> KERNEL_HEADERS=/opt/MacKernelSDK/Headers ./build.sh (see README, developer checks)"
+        note "to link the kext with macOS 10.15's kxld: XNU_SOURCE=<xnu git dir> KERNEL_HEADERS=/opt/MacKernelSDK/Headers ./build.sh (docs/building.md, developer checks)"
     fi
     if [ -n "${KERNEL_HEADERS:-}" ]; then
         step "done: $BUILD/$NAME.kext (x86_64, ad-hoc signed) and $BUILD/$NAME.kext.dSYM"
@@ -344,7 +344,7 @@ build_linux() {
 
 # kmutil (11+) and kextutil (10.15) authenticate a kext before anything else: owned by
 # root:wheel, not writable by group or others, validly signed. A build tree owned by the user
-# fails that on every Mac (AUDIT.md #6), so the check runs on a root-owned copy when build.sh
+# fails that on every Mac (docs/audit.md #6), so the check runs on a root-owned copy when build.sh
 # runs as root, and otherwise says what to run.
 validate_macos() {
     local tool copy

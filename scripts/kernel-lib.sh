@@ -3,7 +3,7 @@
 # kernel target and prints its path. Used by build.sh and by tools/kextld's test on the project's
 # own inputs.
 # Usage: scripts/kernel-lib.sh x86_64|arm64e [KEXT_DIR]   (default: kext/, the monitor)
-# Linux: Debian's /usr/bin/cargo + rustc 1.96 with rust-web-src (TOOLCHAIN.md), KERNEL_HEADERS
+# Linux: Debian's /usr/bin/cargo + rustc 1.96 with rust-web-src (docs/toolchain.md), KERNEL_HEADERS
 # ignored (the library is built from ffi's committed KPI declarations, the same on every machine).
 # macOS: the rustup toolchain with rust-src. Every kext shares target/kernel (core is built once).
 set -euo pipefail

@@ -10,7 +10,7 @@
 #   11+:    /Library/Extensions/<Name>.kext: kernelmanagerd builds the auxiliary kext collection
 #           from there (kmutil(8)); `kmutil load` then needs the user's approval once and a
 #           restart. The personality matches only a resource the kext publishes itself, so even
-#           there it is not loaded at boot (README, "the resource-gated personality").
+#           there it is not loaded at boot (docs/lifecycle.md, "The service starts only when the kext is loaded on purpose").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -3,7 +3,7 @@
 # Debian/Ubuntu: installs missing packages with apt when run as root, otherwise prints the command.
 set -euo pipefail
 
-# Pinned major versions: the project is tested with these (see TOOLCHAIN.md).
+# Pinned major versions: the project is tested with these (see docs/toolchain.md).
 APT_PACKAGES=(rustc-web rust-web-src cargo-web clang-19 lld-19 llvm-19 libclang-19-dev libclang-rt-19-dev)
 
 log() { printf '==> %s\n' "$*" >&2; }

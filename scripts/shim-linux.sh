@@ -18,7 +18,7 @@ defines=("$@")
 mkdir -p "$out"
 target=(-target "x86_64-apple-macos$(deployment_target x86_64)")
 # Without this flag upstream clang lowers OSMetaClass static destructors to ___cxa_atexit, which
-# no KPI exports (TOOLCHAIN.md).
+# no KPI exports (docs/toolchain.md).
 for src in "$ROOT"/shim-cpp/*.cpp; do
     obj="$out/$(basename "$src" .cpp).o"
     clang++-19 "${target[@]}" "${KERNEL_CXXFLAGS[@]}" "${KERNEL_CFLAGS[@]}" "${defines[@]}" -isystem "$headers" \

@@ -1,5 +1,5 @@
 /*
- * RK_SERVICE_CLASS: start, terminate, newUserClient, stop, free. See README "Lifecycle".
+ * RK_SERVICE_CLASS: start, terminate, newUserClient, stop, free. See docs/lifecycle.md.
  */
 #include "Service.hpp"
 

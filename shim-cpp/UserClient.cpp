@@ -1,5 +1,5 @@
 /*
- * RK_USERCLIENT_CLASS: admission, close/death, external methods. See README "Lifecycle".
+ * RK_USERCLIENT_CLASS: admission, close/death, external methods. See docs/lifecycle.md.
  */
 #include "UserClient.hpp"
 

@@ -1,4 +1,4 @@
-//! The generated constants against the values in shared/KERNEL-FACTS.md, written out here by hand
+//! The generated constants against the values in docs/kernel-facts.md, written out here by hand
 //! (not derived from the headers) so a wrong header, macro or bindgen setting shows up as a failure.
 
 use macos_kext_sys as sys;

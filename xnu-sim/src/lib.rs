@@ -1,4 +1,4 @@
-//! xnu-sim: a host model of the macOS kernel behaviours in `KERNEL-FACTS.md`, running kexts built
+//! xnu-sim: a host model of the macOS kernel behaviours in docs/kernel-facts.md, running kexts built
 //! with RustKext (the one C++ shim compiled with each kext's names, and its Rust) on Linux, as strict
 //! as xnu where the driver could tell the difference (see `README.md` for what is modelled, from
 //! which xnu function). A test binary runs the kexts whose glue crates it links: each registers
@@ -49,7 +49,7 @@ pub type KernReturn = i32;
 /// An IOKit return code.
 pub type IOReturn = i32;
 
-/// Return codes, as in KERNEL-FACTS.md "Return codes": the generated `macos-kext-sys` values, so
+/// Return codes, as in docs/kernel-facts.md "Return codes": the generated `macos-kext-sys` values, so
 /// every scenario also checks the model's C++ headers (whose codes the shim returns) against them.
 pub mod codes {
     #![allow(missing_docs)]

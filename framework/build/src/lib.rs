@@ -1,4 +1,4 @@
-//! RustKext's build support (host only). See README.md.
+//! RustKext's build support (host only). See framework/build/README.md.
 //!
 //! - [`Identity`]: a kext's `rustkext.toml`, validated, and every name derived from it;
 //! - [`generate`]: the Info.plist (the `plist` crate), the kmod glue, the glue crate's identity;

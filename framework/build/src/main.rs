@@ -1,4 +1,4 @@
-//! `rustkext`: RustKext's command. See README.md.
+//! `rustkext`: RustKext's command. See framework/build/README.md.
 //!
 //! ```text
 //! rustkext identity [KEXT_DIR]              shell assignments of every derived name (build.sh)

@@ -1,4 +1,4 @@
-//! Loom model checks of the callback gate (run with `RUSTFLAGS="--cfg loom"`; see README).
+//! Loom model checks of the callback gate (run with `RUSTFLAGS="--cfg loom"`; see docs/testing.md).
 //!
 //! The "freed" driver state is a loom `UnsafeCell`: loom reports any access to it that is not
 //! ordered by happens-before with the teardown, which is exactly "a callback body ran after

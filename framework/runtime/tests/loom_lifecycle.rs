@@ -1,4 +1,4 @@
-//! Loom model checks of the unload policy (run with `RUSTFLAGS="--cfg loom"`; see README).
+//! Loom model checks of the unload policy (run with `RUSTFLAGS="--cfg loom"`; see docs/testing.md).
 //!
 //! "The service is torn down" is an access to a loom `UnsafeCell` that every open client also
 //! uses: loom reports a terminate that was allowed while a client could still use the service.

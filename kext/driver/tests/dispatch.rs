@@ -14,7 +14,7 @@ const KIO_RETURN_NOT_PRIVILEGED: i32 = Refusal::NOT_PRIVILEGED.code();
 const KIO_RETURN_NOT_OPEN: i32 = Refusal::NOT_OPEN.code();
 const KIO_RETURN_NOT_PERMITTED: i32 = Refusal::NOT_PERMITTED.code();
 
-/// ABI 2 as shipped (the README's table), written out independently of the interface:
+/// ABI 2 as shipped (docs/user-client-api.md's table), written out independently of the interface:
 /// (selector, scalars in, struct in, scalars out, struct out, administrator only under the
 /// default personality). A later method is appended after these (a new minor version); none of
 /// these ever changes. Selectors past them get the framework's generic checks here (shape,

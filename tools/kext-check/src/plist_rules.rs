@@ -1,5 +1,5 @@
 //! The `plist` check: the rules the Info.plist of a kext built with the framework must follow
-//! (KERNEL-FACTS.md, DESIGN.md). rustkext-build generates it from the kext's rustkext.toml; this
+//! (docs/kernel-facts.md, docs/architecture.md). rustkext-build generates it from the kext's rustkext.toml; this
 //! checks the result, whatever wrote it. The KPIs are the plist's own (`OSBundleLibraries`; the
 //! `imports` check then holds the objects to them), the classes the ones the shim is compiled
 //! with (`--classes`, from `rustkext identity`).

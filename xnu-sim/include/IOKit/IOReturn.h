@@ -1,4 +1,4 @@
-/* xnu-sim look-alike of <IOKit/IOReturn.h> (values as in KERNEL-FACTS.md "Return codes"). */
+/* xnu-sim look-alike of <IOKit/IOReturn.h> (values as in docs/kernel-facts.md "Return codes"). */
 #ifndef XNU_SIM_IOKIT_IORETURN_H
 #define XNU_SIM_IOKIT_IORETURN_H
 

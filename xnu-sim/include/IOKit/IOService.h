@@ -1,6 +1,6 @@
 /*
  * xnu-sim look-alike of <IOKit/IOService.h>: the IOService methods the shim uses, with the
- * termination phases, the newUserClient fallback and the IOResources helpers of KERNEL-FACTS.md.
+ * termination phases, the newUserClient fallback and the IOResources helpers of docs/kernel-facts.md.
  */
 #ifndef XNU_SIM_IOKIT_IOSERVICE_H
 #define XNU_SIM_IOKIT_IOSERVICE_H

@@ -1,6 +1,6 @@
 /*
  * xnu-sim look-alike of <IOKit/IOUserClient.h>: initWithTask, clientClose/clientDied, the
- * dispatch-checking externalMethod and clientHasPrivilege of KERNEL-FACTS.md.
+ * dispatch-checking externalMethod and clientHasPrivilege of docs/kernel-facts.md.
  */
 #ifndef XNU_SIM_IOKIT_IOUSERCLIENT_H
 #define XNU_SIM_IOKIT_IOUSERCLIENT_H

@@ -1,5 +1,5 @@
 /*
- * The IOCatalogue and matching (KERNEL-FACTS.md "Matching on IOResources").
+ * The IOCatalogue and matching (docs/kernel-facts.md "Matching on IOResources").
  *
  * Personalities enter the catalogue when their kext loads, right after the module start routine
  * (OSKext::load -> start() -> sendPersonalitiesToCatalog -> IOCatalogue::addDrivers, no

@@ -1,5 +1,5 @@
 /*
- * kauth FILEOP scope (KERNEL-FACTS.md "kauth"; bsd/kern/kern_authorization.c): 15 listener
+ * kauth FILEOP scope (docs/kernel-facts.md "kauth"; bsd/kern/kern_authorization.c): 15 listener
  * slots. kauth_authorize_action reads a slot as separate loads: kll_listenerp (NULL -> skip),
  * kll_callback (NULL -> skip), then calls kll_callback with kll_idata, with no kauth lock held,
  * from any number of threads. kauth_unlisten_scope only clears kll_listenerp ("do not clear

@@ -1,5 +1,5 @@
 /*
- * Kexts (KERNEL-FACTS.md "Unload", libkern/c++/OSKext.cpp, iokit/Kernel/IOCatalogue.cpp).
+ * Kexts (docs/kernel-facts.md "Unload", libkern/c++/OSKext.cpp, iokit/Kernel/IOCatalogue.cpp).
  *
  * Load (OSKext::load): refuse a kext one of whose class names a loaded kext already has
  * (OSMetaClass::postModLoad: "Kext %s class %s is a duplicate", kOSMetaClassDuplicateClass; the

@@ -2,7 +2,7 @@
  * The I/O Registry: IORegistryEntry properties, IOService attach/detach/registration, the busy
  * count (IOService::_adjustBusy), the base termination virtuals (requestTerminate ->
  * terminateClient -> the client's own terminate(); didTerminate and finalize scheduling stop),
- * the base newUserClient (KERNEL-FACTS.md "User clients": the 4-argument call, then the
+ * the base newUserClient (docs/kernel-facts.md "User clients": the 4-argument call, then the
  * IOUserClientClass fallback with its codes), and IOResources with publishResource.
  */
 #include <IOKit/IOService.h>

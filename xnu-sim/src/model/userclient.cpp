@@ -1,5 +1,5 @@
 /*
- * User clients and the tasks that own them (KERNEL-FACTS.md "User clients", "External methods").
+ * User clients and the tasks that own them (docs/kernel-facts.md "User clients", "External methods").
  *
  * A connection stands for the IKOT_IOKIT_CONNECT port: it holds a reference to the user client
  * until the client is terminated (destroyUserReferences) or its last send right dies.
