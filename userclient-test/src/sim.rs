@@ -38,6 +38,8 @@ pub struct SimBackend {
     conns: Mutex<HashMap<u64, xnu_sim::Connection>>,
     holders: Mutex<HashMap<u64, TaskId>>,
     next: AtomicU64,
+    /// Whether the current user is the administrator task (else the euid-501 one).
+    current_admin: bool,
 }
 
 impl SimBackend {
@@ -68,7 +70,15 @@ impl SimBackend {
             conns: Mutex::default(),
             holders: Mutex::default(),
             next: AtomicU64::new(1),
+            current_admin: true,
         })
+    }
+
+    /// The same kernel with the current user a non-administrator (euid 501): what a user without
+    /// sudo meets (scenarios that need an administrator are skipped).
+    pub fn current_user_non_admin(mut self) -> SimBackend {
+        self.current_admin = false;
+        self
     }
 
     /// The kernel's log lines so far (IOLog and the simulator's own notes).
@@ -142,7 +152,7 @@ impl Backend for SimBackend {
     }
 
     fn is_admin(&self) -> bool {
-        true
+        self.current_admin
     }
 
     fn is_quiet(&self) -> bool {
@@ -151,7 +161,8 @@ impl Backend for SimBackend {
 
     fn open(&self, user: User, connect_type: u32) -> Result<Connection, IOReturn> {
         let task = match user {
-            User::Current => self.root,
+            User::Current if self.current_admin => self.root,
+            User::Current => self.user,
             User::NonAdmin => self.user,
         };
         let conn = self
