@@ -79,10 +79,12 @@ suite_core() {
     examples/execcount/build.sh
     cargo test -p execcount-driver -p execcount-api
     cargo test -p execcount-kext
+    step "rustkext-iokit: the IOKit.framework transport on the IOKitLib stand-in (ExecCount's CLI serves the simulated kernel; the CLI's --iokit)"
+    cargo test -p execcount-cli
     step "clippy with the kernel lints (framework, monitor, execcount; --all-targets compiles the benchmark)"
     cargo clippy -q -p rustkext -p rustkext-abi -p rustkext-macros -p rustkext-build -p rustkext-sim \
         -p rustkext-monitor -p rustkext-monitor-api -p rustkext-monitor-kext \
-        -p execcount-api -p execcount-driver -p execcount-kext -p execcount-cli --all-targets -- -D warnings
+        -p execcount-api -p execcount-driver -p execcount-kext -p execcount-cli -p rustkext-iokit --all-targets -- -D warnings
 }
 
 suite_ffi() {
@@ -171,14 +173,14 @@ suite_macos_typecheck() {
         step "macos-typecheck: skipped (on macOS the harness suite compiles the IOKit.framework backend)"
         return 0
     fi
-    step "userclient-test: type-check of the IOKit.framework backend for x86_64-apple-darwin"
+    step "rustkext-iokit and userclient-test: type-check of the IOKit.framework transport and backend for x86_64-apple-darwin"
     env -u KERNEL_HEADERS CARGO_TARGET_DIR="$TARGET/darwin-check" \
-        RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 /usr/bin/cargo check -q -p userclient-test \
+        RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 /usr/bin/cargo check -q -p rustkext-iokit -p userclient-test \
         --no-default-features -Zbuild-std=std,panic_abort --target x86_64-apple-darwin
 }
 
 suite_scaffold() {
-    step "scaffold: rustkext new com.example.OpenWatch into a temporary directory; its build.sh (kernel objects for x86_64 and arm64e, checked), its tests on xnu-sim (generated conformance and adversarial suite), clippy, its CLI"
+    step "scaffold: rustkext new com.example.OpenWatch into a temporary directory; its build.sh (kernel objects for x86_64 and arm64e, checked), its tests on xnu-sim (generated conformance and adversarial suite), clippy, its CLI (in process, and --iokit over the IOKitLib stand-in)"
     # Shares the kernel and host target directories: the framework's crates and the standard
     # library are built once (the scaffold copies Cargo.lock, so the versions match).
     scaffold=$(mktemp -d "${TMPDIR:-/tmp}/rustkext-scaffold.XXXXXX")
@@ -194,6 +196,11 @@ suite_scaffold() {
         cargo test -p openwatch-kext
         cargo clippy -q --all-targets -- -D warnings
         cargo run -q -p openwatch-cli -- status
+        # The generated CLI's IOKit.framework transport: the IOKitLib stand-in, OpenWatch on a
+        # simulated kernel the CLI serves in another process.
+        answer=$(cargo run -q -p openwatch-cli -- --iokit ping 41)
+        [ "$answer" = "Ping(41) = 42" ] || { echo "openwatch --iokit ping 41 answered '$answer'" >&2; exit 1; }
+        cargo run -q -p openwatch-cli -- --iokit status
     )
 }
 

@@ -1,33 +1,28 @@
 //! The kernel through IOKit.framework: the running one on macOS; elsewhere the same calls reach
-//! the IOKitLib stand-in and a simulated kernel in its own process (`sys`, the only place that
-//! differs).
+//! the IOKitLib stand-in and a simulated kernel in its own process. The transport (matching,
+//! open, call, close, a registry property) is the framework's `rustkext-iokit`; `sys` holds what
+//! only the harness needs from the kernel (file operations, kernel time, violations).
 //!
-//! The service handle from `IOServiceGetMatchingService` is released right after `IOServiceOpen`:
-//! a held handle is a port holding a reference on the service until the service is terminated
-//! (terminating it destroys the port: xnu `destroyUserReferences`), so keeping it would leak a
-//! name, not block the unload; an open connection is what keeps the kext.
+//! The service handle is released right after `IOServiceOpen` (`rustkext_iokit::Service` says
+//! why an open connection, not the handle, is what keeps the kext).
 //! A non-administrator's connection is opened with the effective uid switched to `nobody` for the
 //! duration of `IOServiceOpen` (the driver decides privilege once, at open), then switched back.
 
 use crate::backend::{Backend, Call, CallOutput, Connection, Holder, UnloadAnswer, User};
-use crate::codes::{kIOReturnNoMemory, kIOReturnNotFound, kIOReturnSuccess, IOReturn};
+use crate::codes::{kIOReturnNotFound, kIOReturnSuccess, IOReturn};
 use crate::fileops::FileOp;
 use crate::kextctl;
 use crate::wait::{poll, Progress};
+use rustkext_iokit::Service;
 use rustkext_monitor_api::Monitor;
 use std::collections::HashMap;
-use std::ffi::{c_void, CString};
 use std::io::{BufRead, BufReader};
+use std::mem::ManuallyDrop;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
-use sys::{
-    io_connect_t, io_service_t, kIOMasterPortDefault, mach_task_self, IOConnectCallMethod,
-    IOObjectRelease, IORegistryEntrySetCFProperties, IOServiceClose, IOServiceGetMatchingService,
-    IOServiceMatching, IOServiceOpen,
-};
 
 pub mod sys;
 
@@ -56,33 +51,15 @@ impl IoKitBackend {
         }
     }
 
-    fn matching_service() -> Result<io_service_t, IOReturn> {
+    fn matching_service() -> Result<Service, IOReturn> {
         // The class the monitor's rustkext.toml configures, as its generated client knows it.
-        let class = CString::new(<dyn Monitor>::SERVICE_CLASS).map_err(|_| kIOReturnNotFound)?;
-        // SAFETY: `class` is a NUL-terminated string that outlives the call.
-        let matching = unsafe { IOServiceMatching(class.as_ptr()) };
-        if matching.is_null() {
-            return Err(kIOReturnNoMemory);
-        }
-        // SAFETY: `matching` is a valid dictionary; IOServiceGetMatchingService consumes
-        // (releases) it, so it is not used afterwards.
-        let service = unsafe { IOServiceGetMatchingService(kIOMasterPortDefault, matching as _) };
-        if service == 0 {
-            Err(kIOReturnNotFound)
-        } else {
-            Ok(service)
-        }
+        Service::matching(<dyn Monitor>::SERVICE_CLASS)
     }
 
-    fn open_connection(service: io_service_t, connect_type: u32) -> Result<io_connect_t, IOReturn> {
-        let mut conn: io_connect_t = 0;
-        // SAFETY: `service` is a live service handle, `conn` a valid out-pointer.
-        let kr = unsafe { IOServiceOpen(service, mach_task_self(), connect_type, &mut conn) };
-        if kr == kIOReturnSuccess {
-            Ok(conn)
-        } else {
-            Err(kr)
-        }
+    fn open_connection(service: &Service, connect_type: u32) -> Result<u32, IOReturn> {
+        service
+            .open(connect_type)
+            .map(rustkext_iokit::Connection::into_name)
     }
 }
 
@@ -140,51 +117,35 @@ impl Backend for IoKitBackend {
         let _one_at_a_time = self.open_lock.lock().unwrap_or_else(|e| e.into_inner());
         let service = Self::matching_service()?;
         let opened = if user == User::NonAdmin && is_root() {
-            as_nobody(|| Self::open_connection(service, connect_type)).unwrap_or_else(|why| {
+            as_nobody(|| Self::open_connection(&service, connect_type)).unwrap_or_else(|why| {
                 eprintln!("userclient-test: {why}");
                 Err(crate::codes::kIOReturnError)
             })
         } else {
-            Self::open_connection(service, connect_type)
+            Self::open_connection(&service, connect_type)
         };
-        // SAFETY: `service` came from IOServiceGetMatchingService and is released once.
-        unsafe { IOObjectRelease(service) };
+        drop(service);
         opened.map(|conn| Connection(u64::from(conn)))
     }
 
     fn call(&self, conn: Connection, call: &Call<'_>) -> Result<CallOutput, IOReturn> {
-        let mut scalars = vec![0u64; call.scalar_out_capacity as usize];
-        let mut scalar_count = call.scalar_out_capacity;
-        let mut bytes = vec![0u8; call.struct_out_capacity as usize];
-        let mut byte_count = bytes.len();
-        // SAFETY: every pointer is valid for the count passed with it: the inputs for their
-        // lengths, the outputs for their capacities; IOKit writes at most the capacities and
-        // updates the counts.
-        let kr = unsafe {
-            IOConnectCallMethod(
-                conn.0 as io_connect_t,
-                call.selector,
-                call.scalars_in.as_ptr(),
-                call.scalars_in.len() as u32,
-                call.struct_in.as_ptr().cast::<c_void>(),
-                call.struct_in.len(),
-                scalars.as_mut_ptr(),
-                &mut scalar_count,
-                bytes.as_mut_ptr().cast::<c_void>(),
-                &mut byte_count,
-            )
-        };
-        if kr != kIOReturnSuccess {
-            return Err(kr);
-        }
-        scalars.truncate(scalar_count as usize);
-        bytes.truncate(byte_count);
-        Ok(CallOutput { scalars, bytes })
+        // Borrowed: the backend's caller closes the connection (`close`), never a drop.
+        let connection = ManuallyDrop::new(rustkext_iokit::Connection::from_name(conn.0 as u32));
+        let out = connection.call_method(
+            call.selector,
+            call.scalars_in,
+            call.struct_in,
+            call.scalar_out_capacity,
+            call.struct_out_capacity,
+        )?;
+        Ok(CallOutput {
+            scalars: out.scalars,
+            bytes: out.bytes,
+        })
     }
 
     fn close(&self, conn: Connection) -> IOReturn {
-        // SAFETY: IOServiceClose takes any port name; a stale one gets an error code back.
-        unsafe { IOServiceClose(conn.0 as io_connect_t) }
+        rustkext_iokit::Connection::from_name(conn.0 as u32).close()
     }
 
     fn request_unload(&self) -> Result<UnloadAnswer, String> {
@@ -223,46 +184,20 @@ impl Backend for IoKitBackend {
     fn rematch_resources(&self, settle: Duration) -> Result<(), String> {
         // IOResources::setProperties publishes each key as a resource (publishResource), which
         // re-registers IOResources: every IOResources personality is matched again. Root only.
-        let resources = {
-            let class = c"IOResources";
-            // SAFETY: a NUL-terminated string; the dictionary is consumed below.
-            let matching = unsafe { IOServiceMatching(class.as_ptr()) };
-            if matching.is_null() {
-                return Err("IOServiceMatching(IOResources) failed".into());
+        let resources = match Service::matching("IOResources") {
+            Ok(resources) => resources,
+            Err(code) if code == kIOReturnNotFound => {
+                return Err("no IOResources in the registry".into())
             }
-            // SAFETY: a valid matching dictionary, consumed by the call.
-            unsafe { IOServiceGetMatchingService(kIOMasterPortDefault, matching as _) }
+            Err(code) => {
+                return Err(format!(
+                    "IOServiceMatching(IOResources): {}",
+                    crate::codes::Code(code)
+                ))
+            }
         };
-        if resources == 0 {
-            return Err("no IOResources in the registry".into());
-        }
-        let key = c"org.rustkext.harness.rematch";
-        // SAFETY: CoreFoundation calls with valid arguments; every created object is released
-        // below, after IORegistryEntrySetCFProperties has retained what it keeps.
-        let kr = unsafe {
-            use sys::{
-                kCFAllocatorDefault, kCFBooleanTrue, kCFStringEncodingUTF8,
-                kCFTypeDictionaryKeyCallBacks, kCFTypeDictionaryValueCallBacks, CFDictionaryCreate,
-                CFRelease, CFStringCreateWithCString,
-            };
-            let name =
-                CFStringCreateWithCString(kCFAllocatorDefault, key.as_ptr(), kCFStringEncodingUTF8);
-            let keys = [name as *const c_void];
-            let values = [kCFBooleanTrue as *const c_void];
-            let properties = CFDictionaryCreate(
-                kCFAllocatorDefault,
-                keys.as_ptr(),
-                values.as_ptr(),
-                1,
-                &kCFTypeDictionaryKeyCallBacks,
-                &kCFTypeDictionaryValueCallBacks,
-            );
-            let kr = IORegistryEntrySetCFProperties(resources, properties as _);
-            CFRelease(properties as _);
-            CFRelease(name as _);
-            IOObjectRelease(resources);
-            kr
-        };
+        let kr = resources.set_property_true(c"org.rustkext.harness.rematch");
+        drop(resources);
         if kr != kIOReturnSuccess {
             return Err(format!(
                 "IORegistryEntrySetCFProperties(IOResources): {}",
@@ -275,11 +210,7 @@ impl Backend for IoKitBackend {
 
     fn service_present(&self) -> Result<bool, String> {
         match Self::matching_service() {
-            Ok(service) => {
-                // SAFETY: a handle from IOServiceGetMatchingService, released once.
-                unsafe { IOObjectRelease(service) };
-                Ok(true)
-            }
+            Ok(_service) => Ok(true),
             Err(code) if code == kIOReturnNotFound => Ok(false),
             Err(code) => Err(format!("IOServiceMatching: {}", crate::codes::Code(code))),
         }

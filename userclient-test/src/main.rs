@@ -22,7 +22,7 @@ fn dispatch_simulator_roles() -> Option<ExitCode> {
     }
     let rest: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
     #[cfg(feature = "sim")]
-    let status = iokitlib_sim::server::main(&rest);
+    let status = iokitlib_sim::server::main(&rustkext_monitor_kext::IDENTITY, &rest);
     #[cfg(not(feature = "sim"))]
     let status = {
         let _ = rest;

@@ -181,6 +181,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     println!("  cd {dir} && ./build.sh          # kernel objects for x86_64 and arm64e, checked");
     println!("  cargo test -p {c}-driver -p {c}-api && cargo test -p {c}-kext   # the driver; the kext on xnu-sim");
     println!("  cargo run -p {c}-cli -- status  # the CLI on the simulator");
+    println!("  cargo run -p {c}-cli -- --iokit status  # through IOKit.framework (the loaded kext on a Mac)");
     Ok(())
 }
 

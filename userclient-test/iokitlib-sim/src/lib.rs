@@ -1,6 +1,7 @@
 //! iokitlib-sim: the part of IOKitLib (IOKit.framework) that `userclient-test`'s iokit backend
 //! uses, with the C signatures of `io-kit-sys`/`mach2` and the semantics of Apple's user-space
-//! source, over a simulated kernel (xnu-sim with RustKext loaded) in a server process.
+//! source, over a simulated kernel (xnu-sim with the serving program's kext loaded: the harness
+//! serves the monitor) in a server process.
 //!
 //! Sources (read, not copied): IOKitUser `IOKitLib.c` (darlinghq/darling-iokituser, a mirror
 //! of Apple's IOKitUser), the MIG interface xnu-11417.101.15 `osfmk/device/device.defs`, the

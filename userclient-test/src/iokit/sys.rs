@@ -1,10 +1,6 @@
-//! The one place where the iokit backend's calls resolve: IOKit.framework (`io-kit-sys`,
-//! `mach2`, `core-foundation-sys`) on macOS; elsewhere the IOKitLib stand-in (`iokitlib-sim`),
-//! same names and C signatures, over a simulated kernel in its own process. The backend's code is
-//! the same on both; only this module differs. The CoreFoundation items are the few the backend
-//! builds a property dictionary with.
-//!
-//! Four items are not Apple's: [`attach_kernel`] (nothing to do on macOS; elsewhere the
+//! What the iokit backend needs besides IOKit.framework (whose calls resolve in the framework's
+//! `rustkext_iokit::sys`: IOKit.framework on macOS, the IOKitLib stand-in elsewhere), the one
+//! other place where macOS and the simulated kernel differ. Four items: [`attach_kernel`] (nothing to do on macOS; elsewhere the
 //! simulated kernel is found or started before the first call, while the process still has one
 //! thread); [`perform_file_ops`] (on macOS the kernel posts the FILEOP events of the file
 //! operations itself; the simulated kernel cannot see Linux's file system, so after each
@@ -19,18 +15,6 @@ use crate::fileops::FileOp;
 #[cfg(target_os = "macos")]
 mod imp {
     use crate::fileops::{self, FileOp};
-    pub use core_foundation_sys::base::{kCFAllocatorDefault, CFRelease};
-    pub use core_foundation_sys::dictionary::{
-        kCFTypeDictionaryKeyCallBacks, kCFTypeDictionaryValueCallBacks, CFDictionaryCreate,
-    };
-    pub use core_foundation_sys::number::kCFBooleanTrue;
-    pub use core_foundation_sys::string::{kCFStringEncodingUTF8, CFStringCreateWithCString};
-    pub use io_kit_sys::types::{io_connect_t, io_service_t};
-    pub use io_kit_sys::{
-        kIOMasterPortDefault, IOConnectCallMethod, IOObjectRelease, IORegistryEntrySetCFProperties,
-        IOServiceClose, IOServiceGetMatchingService, IOServiceMatching, IOServiceOpen,
-    };
-    pub use mach2::traps::mach_task_self;
     use std::time::Duration;
 
     pub fn attach_kernel() -> Result<(), String> {
@@ -54,17 +38,7 @@ mod imp {
 mod imp {
     use crate::fileops::{FileOp, KauthArg};
     pub use iokitlib_sim::sleep_kernel_time;
-    pub use iokitlib_sim::traps::mach_task_self;
-    pub use iokitlib_sim::types::{io_connect_t, io_service_t};
     use iokitlib_sim::wire::FileopArg;
-    pub use iokitlib_sim::{
-        kCFAllocatorDefault, kCFBooleanTrue, kCFStringEncodingUTF8, kCFTypeDictionaryKeyCallBacks,
-        kCFTypeDictionaryValueCallBacks, CFDictionaryCreate, CFRelease, CFStringCreateWithCString,
-    };
-    pub use iokitlib_sim::{
-        kIOMasterPortDefault, IOConnectCallMethod, IOObjectRelease, IORegistryEntrySetCFProperties,
-        IOServiceClose, IOServiceGetMatchingService, IOServiceMatching, IOServiceOpen,
-    };
 
     pub fn attach_kernel() -> Result<(), String> {
         iokitlib_sim::ensure_kernel().map(drop)

@@ -1,4 +1,5 @@
-//! The kernel server: one `xnu_sim::Kernel` with the monitor loaded (its generated Info.plist),
+//! The kernel server: one `xnu_sim::Kernel` with one kext loaded (its generated Info.plist; the
+//! program that serves names it: the harness the monitor, a kext's CLI its own kext),
 //! serving the processes that use the stand-in, over a Unix socket (protocol: `wire`).
 //!
 //! - Each process is a task of the model (`TaskHello`); its IPC space (`space`) is kept here.
@@ -38,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use rustkext_monitor_kext::IDENTITY;
+use rustkext::Identity;
 use xnu_sim::{Kernel, TaskId};
 
 /// How long the server waits, once its last task is gone, before it exits.
@@ -66,9 +67,9 @@ impl Default for Options {
     }
 }
 
-/// The hidden subcommand's entry: `<exe> __xnu-sim-server [--persist] [--clock-rate N]`.
-/// Returns the exit status.
-pub fn main(args: &[String]) -> i32 {
+/// The hidden subcommand's entry: `<exe> __xnu-sim-server [--persist] [--clock-rate N]`, with
+/// `kext` loaded. Returns the exit status.
+pub fn main(kext: &Identity, args: &[String]) -> i32 {
     let mut opts = Options::default();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -81,7 +82,7 @@ pub fn main(args: &[String]) -> i32 {
             _ => return usage(),
         }
     }
-    match serve(&opts) {
+    match serve(kext, &opts) {
         Ok(()) => 0,
         Err(why) => {
             eprintln!("xnu-sim server: {why}");
@@ -111,6 +112,7 @@ struct Task {
 
 struct Machine<'k> {
     kernel: &'k Kernel,
+    kext: &'k Identity,
     tasks: Mutex<HashMap<u64, Arc<Task>>>,
     /// When the set of tasks last changed, and whether there ever was one.
     changed: Mutex<(Instant, bool)>,
@@ -152,8 +154,8 @@ fn make_work_dir() -> Result<WorkDir, String> {
     Ok(WorkDir(dir))
 }
 
-/// Boots the kernel, loads RustKext, serves until the exit condition; returns when done.
-pub fn serve(opts: &Options) -> Result<(), String> {
+/// Boots the kernel, loads `kext`, serves until the exit condition; returns when done.
+pub fn serve(kext: &Identity, opts: &Options) -> Result<(), String> {
     let dir = make_work_dir()?;
     let socket = dir.0.join("kernel.sock");
     let tools = dir.0.join("bin");
@@ -173,7 +175,7 @@ pub fn serve(opts: &Options) -> Result<(), String> {
     let kernel = Kernel::boot();
     // Installed first, then loaded, as the README's VM steps do (and the simulator backend): a
     // load request for it could be answered, and the kext must stay unloaded all the same.
-    let spec = rustkext_sim::spec(&IDENTITY);
+    let spec = rustkext_sim::spec(kext);
     kernel.install_kext(&spec);
     kernel.load_bundle(&spec.bundle_id).map_err(|code| {
         format!(
@@ -185,6 +187,7 @@ pub fn serve(opts: &Options) -> Result<(), String> {
 
     let machine = Machine {
         kernel: &kernel,
+        kext,
         tasks: Mutex::default(),
         changed: Mutex::new((Instant::now(), false)),
         streams: Mutex::default(),
@@ -344,7 +347,7 @@ impl Machine<'_> {
     fn serve_request(&self, task: Option<&Task>, request: Request) -> Reply {
         match (request, task) {
             (Request::KextTool { argv, euid }, _) => {
-                let out = tools::run(self.kernel, &argv, euid);
+                let out = tools::run(self.kernel, self.kext, &argv, euid);
                 Reply::Tool {
                     status: out.status,
                     stdout: out.stdout,
@@ -352,9 +355,9 @@ impl Machine<'_> {
                 }
             }
             (Request::Status, _) => Reply::Status(wire::Status {
-                kext_loaded: self.kernel.bundle_loaded(IDENTITY.bundle_id),
-                service_instances: self.kernel.instance_count(IDENTITY.service_class),
-                user_client_instances: self.kernel.instance_count(IDENTITY.user_client_class),
+                kext_loaded: self.kernel.bundle_loaded(self.kext.bundle_id),
+                service_instances: self.kernel.instance_count(self.kext.service_class),
+                user_client_instances: self.kernel.instance_count(self.kext.user_client_class),
                 object_ports: self.kernel.object_port_count(),
                 tasks: lock(&self.tasks).len() as u32,
                 violations: self

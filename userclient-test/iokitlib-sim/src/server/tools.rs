@@ -20,7 +20,7 @@
 //! harness's own `kextctl` test assumes). `kextctl` reads only the exit status (zero or not), the
 //! first known code in the text, and whether a listing line holds the bundle id.
 
-use rustkext_monitor_kext::IDENTITY;
+use rustkext::Identity;
 use xnu_sim::Kernel;
 
 /// `sysexits.h`.
@@ -63,7 +63,7 @@ pub fn mach_error_string(code: i32) -> String {
 }
 
 /// Runs the tool named by `argv[0]` as a process with effective uid `euid`.
-pub fn run(kernel: &Kernel, argv: &[String], euid: u32) -> Output {
+pub fn run(kernel: &Kernel, kext: &Identity, argv: &[String], euid: u32) -> Output {
     let tool = argv
         .first()
         .and_then(|a| crate::tools::tool_name(std::ffi::OsStr::new(a)))
@@ -72,22 +72,22 @@ pub fn run(kernel: &Kernel, argv: &[String], euid: u32) -> Output {
     match (tool, args.as_slice()) {
         ("kmutil", ["unload", rest @ ..]) => {
             match bundle_option(rest, &["-b", "--bundle-identifier"]) {
-                Some(Some(id)) => unload(kernel, id, euid),
+                Some(Some(id)) => unload(kernel, kext, id, euid),
                 _ => usage(tool, "kmutil unload -b <bundle-identifier>"),
             }
         }
         ("kmutil", ["showloaded", rest @ ..]) => {
             match bundle_option(rest, &["-b", "--bundle-identifier"]) {
-                Some(id) => listing(kernel, id),
+                Some(id) => listing(kernel, kext, id),
                 None => usage(tool, "kmutil showloaded [--bundle-identifier <id>]"),
             }
         }
         ("kextunload", rest) => match bundle_option(rest, &["-b", "-bundle-id"]) {
-            Some(Some(id)) => unload(kernel, id, euid),
+            Some(Some(id)) => unload(kernel, kext, id, euid),
             _ => usage(tool, "kextunload -b <bundle_id>"),
         },
         ("kextstat", rest) => match bundle_option(rest, &["-b", "-bundle-id"]) {
-            Some(id) => listing(kernel, id),
+            Some(id) => listing(kernel, kext, id),
             None => usage(tool, "kextstat [-b <bundle_id>]"),
         },
         _ => usage(
@@ -118,13 +118,13 @@ fn usage(tool: &str, form: &str) -> Output {
     }
 }
 
-fn unload(kernel: &Kernel, bundle_id: &str, euid: u32) -> Output {
+fn unload(kernel: &Kernel, kext: &Identity, bundle_id: &str, euid: u32) -> Output {
     if euid != 0 {
         // The kext request needs the host privilege port, which only root gets.
         return unload_output(bundle_id, KOS_KEXT_RETURN_NOT_PRIVILEGED, &[]);
     }
     let code = kernel.unload_bundle(bundle_id);
-    let instances: Vec<(&str, u32)> = [IDENTITY.service_class, IDENTITY.user_client_class]
+    let instances: Vec<(&str, u32)> = [kext.service_class, kext.user_client_class]
         .into_iter()
         .map(|class| (class, kernel.instance_count(class)))
         .collect();
@@ -180,8 +180,8 @@ pub fn unload_output(bundle_id: &str, code: i32, instances: &[(&str, u32)]) -> O
     }
 }
 
-fn listing(kernel: &Kernel, bundle_id: Option<&str>) -> Output {
-    let ours = IDENTITY.bundle_id;
+fn listing(kernel: &Kernel, kext: &Identity, bundle_id: Option<&str>) -> Output {
+    let ours = kext.bundle_id;
     let mut stdout = format!("{LISTING_HEADER}\n");
     if kernel.bundle_loaded(ours) && bundle_id.is_none_or(|id| id == ours) {
         stdout.push_str(&format!(
