@@ -2,6 +2,7 @@
 
 use crate::codes::IOReturn;
 use crate::fileops::FileOp;
+use crate::wait::Progress;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -72,8 +73,9 @@ pub trait Backend: Sync {
     /// Whether the kext is loaded.
     fn is_loaded(&self) -> Result<bool, String>;
     /// Waits, at most `bound`, until the kext is gone: its classes have no instances and it is
-    /// no longer loaded. Returns how long it took (simulated time on the simulator).
-    fn wait_unloaded(&self, bound: Duration) -> Result<Duration, String>;
+    /// no longer loaded. Returns how long it took (simulated time on the simulator); tells
+    /// `progress` how long it has waited so far after each look.
+    fn wait_unloaded(&self, bound: Duration, progress: Progress<'_>) -> Result<Duration, String>;
     /// Makes the kernel match every IOResources personality again, as a console-user change or
     /// another kext's `publishResource` does (it publishes a resource of the harness's own), then
     /// gives matching and any load request `settle` to act. Needs an administrator.

@@ -75,9 +75,15 @@ impl fmt::Display for Code {
     }
 }
 
+/// In JSON: `{"name": "kIOReturnNotPrivileged", "value": 3758097089}`: the name from the table
+/// above (`null` for a code it does not know), the value as the unsigned 32-bit number.
 impl Serialize for Code {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Code", 2)?;
+        st.serialize_field("name", &name(self.0))?;
+        st.serialize_field("value", &(self.0 as u32))?;
+        st.end()
     }
 }
 
@@ -117,6 +123,17 @@ mod tests {
             "kIOReturnUnsupported (0xe00002c7)"
         );
         assert_eq!(Code(0x1234).to_string(), "0x00001234");
+    }
+
+    #[test]
+    fn json_form_is_name_and_unsigned_value() {
+        let v = serde_json::to_value(Code(kIOReturnNotPrivileged)).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"name": "kIOReturnNotPrivileged", "value": 3758097089u32})
+        );
+        let unknown = serde_json::to_value(Code(0x1234)).unwrap();
+        assert_eq!(unknown, serde_json::json!({"name": null, "value": 0x1234}));
     }
 
     #[test]

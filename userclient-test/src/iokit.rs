@@ -13,7 +13,7 @@ use crate::backend::{Backend, Call, CallOutput, Connection, Holder, UnloadAnswer
 use crate::codes::{kIOReturnNoMemory, kIOReturnNotFound, kIOReturnSuccess, IOReturn};
 use crate::fileops::FileOp;
 use crate::kextctl;
-use crate::wait::poll;
+use crate::wait::{poll, Progress};
 use rustkext_monitor_api::Monitor;
 use std::collections::HashMap;
 use std::ffi::{c_void, CString};
@@ -203,10 +203,10 @@ impl Backend for IoKitBackend {
         Ok(kextctl::lists_bundle(&stdout, &self.bundle_id))
     }
 
-    fn wait_unloaded(&self, bound: Duration) -> Result<Duration, String> {
+    fn wait_unloaded(&self, bound: Duration, progress: Progress<'_>) -> Result<Duration, String> {
         let start = Instant::now();
         let mut last_error = None;
-        let gone = poll(bound, UNLOAD_POLL, || match self.is_loaded() {
+        let gone = poll(bound, UNLOAD_POLL, progress, || match self.is_loaded() {
             Ok(loaded) => (!loaded).then_some(()),
             Err(e) => {
                 last_error = Some(e);

@@ -6,11 +6,13 @@ pub mod client;
 pub mod codes;
 pub mod fileops;
 pub mod iokit;
+pub mod json;
 pub mod kextctl;
 pub mod report;
 pub mod scenarios;
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod stats;
 pub mod wait;
 
 use backend::Backend;

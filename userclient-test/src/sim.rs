@@ -3,9 +3,10 @@
 //! is its own task, killed with `kill_task`; time passes only through `advance_clock`.
 
 use crate::backend::{Backend, Call, CallOutput, Connection, Holder, UnloadAnswer, User};
-use crate::codes::IOReturn;
 use crate::client::CONNECT_TYPE_DEFAULT;
+use crate::codes::IOReturn;
 use crate::fileops::{FileEvent, FileOp, KauthArg};
+use crate::wait::Progress;
 use rustkext_monitor_kext::IDENTITY;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -93,6 +94,27 @@ impl SimBackend {
 }
 
 impl SimBackend {
+    /// Fires FILEOP events, in order, as the kernel posts them for file operations; an event no
+    /// kauth listener saw is an error.
+    pub fn fire_events(&self, events: &[FileEvent]) -> Result<(), String> {
+        for event in events {
+            if self.fire(event)? == 0 {
+                return Err(format!("no kauth FILEOP listener was called for {event:?}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets `d` of simulated time pass (every timer and desktop event on the way fires).
+    pub fn advance_clock(&self, d: Duration) {
+        self.kernel.advance_clock(d);
+    }
+
+    /// Simulated time since boot.
+    pub fn now(&self) -> Duration {
+        self.kernel.now()
+    }
+
     /// Fires one FILEOP event with the arguments xnu passes for it ([`FileEvent::kauth_args`]).
     fn fire(&self, event: &FileEvent) -> Result<u32, String> {
         let action = u32::try_from(event.action).map_err(|_| format!("action {}", event.action))?;
@@ -132,7 +154,9 @@ impl Backend for SimBackend {
             User::Current => self.root,
             User::NonAdmin => self.user,
         };
-        let conn = self.kernel.open_service(task, SERVICE_CLASS, connect_type)?;
+        let conn = self
+            .kernel
+            .open_service(task, SERVICE_CLASS, connect_type)?;
         Ok(self.remember(conn))
     }
 
@@ -174,9 +198,12 @@ impl Backend for SimBackend {
         Ok(self.kernel.bundle_loaded(IDENTITY.bundle_id))
     }
 
-    fn wait_unloaded(&self, bound: Duration) -> Result<Duration, String> {
+    fn wait_unloaded(&self, bound: Duration, progress: Progress<'_>) -> Result<Duration, String> {
         let mut waited = Duration::ZERO;
         while !self.gone() {
+            if waited > Duration::ZERO {
+                progress(waited);
+            }
             if waited >= bound {
                 return Err(format!(
                     "after {waited:?} (simulated): loaded {}, {} {SERVICE_CLASS}, {} {USER_CLIENT_CLASS}",
@@ -230,12 +257,7 @@ impl Backend for SimBackend {
     }
 
     fn file_ops(&self, ops: &[FileOp]) -> Result<(), String> {
-        for event in ops.iter().flat_map(FileOp::events) {
-            let called = self.fire(&event)?;
-            if called == 0 {
-                return Err(format!("no kauth FILEOP listener was called for {event:?}"));
-            }
-        }
-        Ok(())
+        let events: Vec<FileEvent> = ops.iter().flat_map(FileOp::events).collect();
+        self.fire_events(&events)
     }
 }

@@ -87,8 +87,12 @@ impl Backend for Faulty {
         self.sim.service_present()
     }
 
-    fn wait_unloaded(&self, bound: Duration) -> Result<Duration, String> {
-        self.sim.wait_unloaded(bound)
+    fn wait_unloaded(
+        &self,
+        bound: Duration,
+        progress: userclient_test::wait::Progress<'_>,
+    ) -> Result<Duration, String> {
+        self.sim.wait_unloaded(bound, progress)
     }
     fn spawn_holder(&self) -> Result<Holder, String> {
         self.sim.spawn_holder()

@@ -20,7 +20,8 @@ pub fn run(ctx: &Ctx<'_>) -> Step {
     let killed = Instant::now();
     ctx.backend.kill_holder(holder).map_err(Stop::Fail)?;
     let bound = ctx.opts.cleanup_bound;
-    let dropped = poll(bound, Duration::from_millis(20), || {
+    let mut progress = ctx.waiting("the client count to drop after the kill");
+    let dropped = poll(bound, Duration::from_millis(20), &mut progress, || {
         let n = observer.get_client_info().ok().map(ClientInfo::from)?.open_clients;
         (n == base).then_some(n)
     });

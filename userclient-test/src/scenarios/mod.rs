@@ -18,6 +18,12 @@ use std::time::{Duration, Instant};
 
 pub use crate::wait::poll;
 
+/// Where a scenario reports a long wait: the scenario, what it waits for, how long so far. The
+/// command line prints a throttled line on stderr; [`run`] tells nobody.
+pub type Reporter<'a> = &'a (dyn Fn(&str, &str, Duration) + Sync);
+
+fn no_report(_: &str, _: &str, _: Duration) {}
+
 /// How long the autounload scenario waits, by default, for the kext to go after the last close:
 /// the kernel unloads only after 60 s of registry quiet, and a busy desktop (console-user and
 /// screen-lock changes) restarts that count at every burst.
@@ -86,6 +92,8 @@ pub struct Ctx<'a> {
     pub opts: &'a Options,
     pub seen: Seen,
     metrics: Mutex<BTreeMap<&'static str, f64>>,
+    name: &'static str,
+    report: Reporter<'a>,
 }
 
 impl<'a> Ctx<'a> {
@@ -95,7 +103,15 @@ impl<'a> Ctx<'a> {
             opts,
             seen: Seen::default(),
             metrics: Mutex::default(),
+            name: "",
+            report: &no_report,
         }
+    }
+
+    /// The progress callback of a wait for `what` ("the kext to unload"): goes to the run's
+    /// reporter with the scenario's name.
+    pub fn waiting(&self, what: &'static str) -> impl FnMut(Duration) + '_ {
+        move |waited| (self.report)(self.name, what, waited)
     }
 
     /// A connection as the current user.
@@ -154,7 +170,19 @@ pub fn find(name: &str) -> Option<&'static Scenario> {
 
 /// Runs one scenario.
 pub fn run(backend: &dyn Backend, opts: &Options, scenario: &Scenario) -> Outcome {
-    let ctx = Ctx::new(backend, opts);
+    run_reporting(backend, opts, scenario, &no_report)
+}
+
+/// Runs one scenario; its long waits are reported to `report`.
+pub fn run_reporting(
+    backend: &dyn Backend,
+    opts: &Options,
+    scenario: &Scenario,
+    report: Reporter<'_>,
+) -> Outcome {
+    let mut ctx = Ctx::new(backend, opts);
+    ctx.name = scenario.name;
+    ctx.report = report;
     let start = Instant::now();
     let result = (scenario.run)(&ctx);
     let seconds = start.elapsed().as_secs_f64();

@@ -114,7 +114,8 @@ pub fn autounload(ctx: &Ctx<'_>) -> Step {
     // The service terminates itself (from a thread call) after the last close.
     let mut present = Ok(true);
     let bound = ctx.opts.cleanup_bound;
-    let terminated = poll(bound, SELF_TERMINATE_POLL, || {
+    let mut progress = ctx.waiting("the service to terminate itself");
+    let terminated = poll(bound, SELF_TERMINATE_POLL, &mut progress, || {
         present = ctx.backend.service_present();
         (present == Ok(false)).then_some(())
     });
@@ -133,12 +134,15 @@ pub fn autounload(ctx: &Ctx<'_>) -> Step {
         "a rematch of IOResources started the service again after it terminated itself"
     );
     let bound = ctx.opts.unload_bound;
-    let took = ctx.backend.wait_unloaded(bound).map_err(|why| {
-        Stop::Fail(format!(
-            "last client closed ({}), but the kext did not unload within {bound:?}: {why}",
-            Code(closed)
-        ))
-    })?;
+    let took = ctx
+        .backend
+        .wait_unloaded(bound, &mut ctx.waiting("the kext to unload (autounload)"))
+        .map_err(|why| {
+            Stop::Fail(format!(
+                "last client closed ({}), but the kext did not unload within {bound:?}: {why}",
+                Code(closed)
+            ))
+        })?;
     // And after it: the kernel must not load the (installed) kext again for its personality.
     ctx.backend
         .rematch_resources(REMATCH_SETTLE)
