@@ -23,13 +23,71 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
+use crate::registry::{Properties, Value};
 use sys::{
-    io_connect_t, io_service_t, kIOMasterPortDefault, mach_task_self, IOConnectCallMethod,
-    IOObjectRelease, IORegistryEntrySetCFProperties, IOServiceClose, IOServiceGetMatchingService,
-    IOServiceMatching, IOServiceOpen,
+    io_connect_t, io_service_t, kCFAllocatorDefault, kCFNumberSInt64Type, kCFStringEncodingUTF8, kIOMasterPortDefault,
+    mach_task_self, CFBooleanGetTypeID, CFBooleanGetValue, CFDictionaryGetCount, CFDictionaryGetKeysAndValues,
+    CFDictionaryGetTypeID, CFGetTypeID, CFMutableDictionaryRef, CFNumberGetTypeID, CFNumberGetValue, CFRelease,
+    CFStringGetCString, CFStringGetTypeID, IOConnectCallMethod, IOObjectRelease, IORegistryEntryCreateCFProperties,
+    IORegistryEntrySetCFProperties, IOServiceClose, IOServiceGetMatchingService, IOServiceMatching, IOServiceOpen,
 };
 
 pub mod sys;
+
+/// A CoreFoundation property value as the harness's (strings, 64-bit numbers, booleans,
+/// dictionaries with string keys; anything else `Other`).
+///
+/// # Safety
+/// `cf` is a live CoreFoundation object, not released during the call.
+unsafe fn cf_value(cf: *const c_void) -> Value {
+    // SAFETY (whole function): `cf` is live (the caller's contract), and so is every key and
+    // value a live dictionary hands out while it lives; each call gets the type it checks for.
+    unsafe {
+        let id = CFGetTypeID(cf as _);
+        if id == CFDictionaryGetTypeID() {
+            let n = usize::try_from(CFDictionaryGetCount(cf as _)).unwrap_or(0);
+            let mut keys = vec![std::ptr::null(); n];
+            let mut values = vec![std::ptr::null(); n];
+            CFDictionaryGetKeysAndValues(cf as _, keys.as_mut_ptr(), values.as_mut_ptr());
+            let mut entries = Vec::with_capacity(n);
+            for (k, v) in keys.into_iter().zip(values) {
+                if let Some(key) = cf_string(k) {
+                    entries.push((key, cf_value(v)));
+                }
+            }
+            Value::Dictionary(Properties(entries))
+        } else if id == CFStringGetTypeID() {
+            cf_string(cf).map_or(Value::Other, Value::String)
+        } else if id == CFNumberGetTypeID() {
+            let mut n = 0i64;
+            let ok = CFNumberGetValue(cf as _, kCFNumberSInt64Type, &mut n as *mut i64 as *mut c_void);
+            if ok { Value::Number(n as u64) } else { Value::Other }
+        } else if id == CFBooleanGetTypeID() {
+            Value::Bool(CFBooleanGetValue(cf as _))
+        } else {
+            Value::Other
+        }
+    }
+}
+
+/// The text of a CFString (`None` for another type or text that is not UTF-8).
+///
+/// # Safety
+/// `cf` is a live CoreFoundation object.
+unsafe fn cf_string(cf: *const c_void) -> Option<String> {
+    // SAFETY: `cf` is live (the caller's contract); the buffer is valid for its length.
+    unsafe {
+        if CFGetTypeID(cf as _) != CFStringGetTypeID() {
+            return None;
+        }
+        let mut buffer = vec![0u8; 1024];
+        if CFStringGetCString(cf as _, buffer.as_mut_ptr() as _, buffer.len() as _, kCFStringEncodingUTF8) == 0 {
+            return None;
+        }
+        let end = buffer.iter().position(|&b| b == 0)?;
+        String::from_utf8(buffer[..end].to_vec()).ok()
+    }
+}
 
 /// How long a holder may take to report its open connection.
 const HOLDER_START_BOUND: Duration = Duration::from_secs(10);
@@ -271,6 +329,27 @@ impl Backend for IoKitBackend {
         }
         sys::sleep_kernel_time(settle);
         Ok(())
+    }
+
+    fn service_properties(&self) -> Result<Properties, String> {
+        let service = Self::matching_service()
+            .map_err(|code| format!("IOServiceGetMatchingService: {}", crate::codes::Code(code)))?;
+        let mut dict: CFMutableDictionaryRef = std::ptr::null_mut();
+        // SAFETY: a live service handle and a valid out pointer; the default allocator, no options.
+        let kr = unsafe { IORegistryEntryCreateCFProperties(service, &mut dict, kCFAllocatorDefault, 0) };
+        // SAFETY: the handle from IOServiceGetMatchingService, released once.
+        unsafe { IOObjectRelease(service) };
+        if kr != kIOReturnSuccess || dict.is_null() {
+            return Err(format!("IORegistryEntryCreateCFProperties: {}", crate::codes::Code(kr)));
+        }
+        // SAFETY: `dict` is the dictionary the call created, live until the release below.
+        let value = unsafe { cf_value(dict as *const c_void) };
+        // SAFETY: the one reference the Create call gave us.
+        unsafe { CFRelease(dict as *const c_void) };
+        match value {
+            Value::Dictionary(d) => Ok(d),
+            other => Err(format!("the service's properties are not a dictionary: {other:?}")),
+        }
     }
 
     fn service_present(&self) -> Result<bool, String> {

@@ -13,7 +13,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
-use xnu_sim::{FileopArg, Kernel, Property, TaskId};
+use crate::registry::{Properties, Value};
+use xnu_sim::{FileopArg, Kernel, Property, RegistryValue, TaskId};
 
 /// The monitor's classes, as its rustkext.toml names them.
 const SERVICE_CLASS: &str = IDENTITY.service_class;
@@ -33,7 +34,9 @@ const CLOCK_STEP: Duration = Duration::from_secs(1);
 
 pub struct SimBackend {
     kernel: Kernel,
-    root: TaskId,
+    /// The task `User::Current` opens from (euid 0, or NON_ADMIN_UID for `boot_as(.., false)`).
+    current: TaskId,
+    current_euid: u32,
     user: TaskId,
     conns: Mutex<HashMap<u64, xnu_sim::Connection>>,
     holders: Mutex<HashMap<u64, TaskId>>,
@@ -48,6 +51,12 @@ impl SimBackend {
 
     /// The same with personality properties overridden (`RustKextMaxClients`, `RustKextAdminOnly`).
     pub fn boot_with(overrides: &[(&str, Property)]) -> Result<SimBackend, String> {
+        Self::boot_as(overrides, true)
+    }
+
+    /// The same, the harness running as an administrator (root, as with sudo) or not (its
+    /// tasks and holders with euid NON_ADMIN_UID, as a user's shell without sudo).
+    pub fn boot_as(overrides: &[(&str, Property)], admin: bool) -> Result<SimBackend, String> {
         let kernel = Kernel::boot();
         // Installed first, as the README's VM steps do, so that a load request for it could be
         // answered: the kext must stay unloaded after autounload all the same.
@@ -59,11 +68,13 @@ impl SimBackend {
                 crate::codes::Code(code)
             )
         })?;
-        let root = kernel.spawn_task(0);
+        let current_euid = if admin { 0 } else { NON_ADMIN_UID };
+        let current = kernel.spawn_task(current_euid);
         let user = kernel.spawn_task(NON_ADMIN_UID);
         Ok(SimBackend {
             kernel,
-            root,
+            current,
+            current_euid,
             user,
             conns: Mutex::default(),
             holders: Mutex::default(),
@@ -132,6 +143,18 @@ impl SimBackend {
     }
 }
 
+/// The simulator's rebuilt dictionary as the harness's.
+fn convert(value: RegistryValue) -> Value {
+    match value {
+        RegistryValue::String(s) => Value::String(s),
+        RegistryValue::Number(n) => Value::Number(n),
+        RegistryValue::Bool(b) => Value::Bool(b),
+        RegistryValue::Dictionary(entries) => {
+            Value::Dictionary(Properties(entries.into_iter().map(|(k, v)| (k, convert(v))).collect()))
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -142,7 +165,7 @@ impl Backend for SimBackend {
     }
 
     fn is_admin(&self) -> bool {
-        true
+        self.current_euid == 0
     }
 
     fn is_quiet(&self) -> bool {
@@ -151,7 +174,7 @@ impl Backend for SimBackend {
 
     fn open(&self, user: User, connect_type: u32) -> Result<Connection, IOReturn> {
         let task = match user {
-            User::Current => self.root,
+            User::Current => self.current,
             User::NonAdmin => self.user,
         };
         let conn = self
@@ -229,8 +252,19 @@ impl Backend for SimBackend {
         Ok(self.kernel.bundle_service_count(IDENTITY.bundle_id) > 0)
     }
 
+    fn service_properties(&self) -> Result<Properties, String> {
+        let props = self
+            .kernel
+            .registry_properties(SERVICE_CLASS)
+            .map_err(|code| format!("IORegistryEntryCreateCFProperties: {}", crate::codes::Code(code)))?;
+        match convert(props) {
+            Value::Dictionary(d) => Ok(d),
+            other => Err(format!("the service's properties are not a dictionary: {other:?}")),
+        }
+    }
+
     fn spawn_holder(&self) -> Result<Holder, String> {
-        let task = self.kernel.spawn_task(0);
+        let task = self.kernel.spawn_task(self.current_euid);
         // The connection belongs to the task from now on and dies with it.
         self.kernel
             .open_service(task, SERVICE_CLASS, CONNECT_TYPE_DEFAULT)

@@ -19,16 +19,21 @@ use crate::fileops::FileOp;
 #[cfg(target_os = "macos")]
 mod imp {
     use crate::fileops::{self, FileOp};
-    pub use core_foundation_sys::base::{kCFAllocatorDefault, CFRelease};
+    pub use core_foundation_sys::base::{kCFAllocatorDefault, CFGetTypeID, CFRelease};
     pub use core_foundation_sys::dictionary::{
-        kCFTypeDictionaryKeyCallBacks, kCFTypeDictionaryValueCallBacks, CFDictionaryCreate,
+        kCFTypeDictionaryKeyCallBacks, kCFTypeDictionaryValueCallBacks, CFDictionaryCreate, CFDictionaryGetCount,
+        CFDictionaryGetKeysAndValues, CFDictionaryGetTypeID, CFMutableDictionaryRef,
     };
-    pub use core_foundation_sys::number::kCFBooleanTrue;
-    pub use core_foundation_sys::string::{kCFStringEncodingUTF8, CFStringCreateWithCString};
+    pub use core_foundation_sys::number::{
+        kCFBooleanTrue, kCFNumberSInt64Type, CFBooleanGetTypeID, CFBooleanGetValue, CFNumberGetTypeID, CFNumberGetValue,
+    };
+    pub use core_foundation_sys::string::{
+        kCFStringEncodingUTF8, CFStringCreateWithCString, CFStringGetCString, CFStringGetTypeID,
+    };
     pub use io_kit_sys::types::{io_connect_t, io_service_t};
     pub use io_kit_sys::{
-        kIOMasterPortDefault, IOConnectCallMethod, IOObjectRelease, IORegistryEntrySetCFProperties,
-        IOServiceClose, IOServiceGetMatchingService, IOServiceMatching, IOServiceOpen,
+        kIOMasterPortDefault, IOConnectCallMethod, IOObjectRelease, IORegistryEntryCreateCFProperties,
+        IORegistryEntrySetCFProperties, IOServiceClose, IOServiceGetMatchingService, IOServiceMatching, IOServiceOpen,
     };
     pub use mach2::traps::mach_task_self;
     use std::time::Duration;
@@ -58,12 +63,15 @@ mod imp {
     pub use iokitlib_sim::types::{io_connect_t, io_service_t};
     use iokitlib_sim::wire::FileopArg;
     pub use iokitlib_sim::{
-        kCFAllocatorDefault, kCFBooleanTrue, kCFStringEncodingUTF8, kCFTypeDictionaryKeyCallBacks,
-        kCFTypeDictionaryValueCallBacks, CFDictionaryCreate, CFRelease, CFStringCreateWithCString,
+        kCFAllocatorDefault, kCFBooleanTrue, kCFNumberSInt64Type, kCFStringEncodingUTF8, kCFTypeDictionaryKeyCallBacks,
+        kCFTypeDictionaryValueCallBacks, CFBooleanGetTypeID, CFBooleanGetValue, CFDictionaryCreate,
+        CFDictionaryGetCount, CFDictionaryGetKeysAndValues, CFDictionaryGetTypeID, CFGetTypeID, CFMutableDictionaryRef,
+        CFNumberGetTypeID, CFNumberGetValue, CFRelease, CFStringCreateWithCString, CFStringGetCString,
+        CFStringGetTypeID,
     };
     pub use iokitlib_sim::{
-        kIOMasterPortDefault, IOConnectCallMethod, IOObjectRelease, IORegistryEntrySetCFProperties,
-        IOServiceClose, IOServiceGetMatchingService, IOServiceMatching, IOServiceOpen,
+        kIOMasterPortDefault, IOConnectCallMethod, IOObjectRelease, IORegistryEntryCreateCFProperties,
+        IORegistryEntrySetCFProperties, IOServiceClose, IOServiceGetMatchingService, IOServiceMatching, IOServiceOpen,
     };
 
     pub fn attach_kernel() -> Result<(), String> {
