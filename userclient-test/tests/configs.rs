@@ -235,3 +235,22 @@ fn the_backend_reads_the_configuration_and_live_values_from_the_registry() {
         Err("RustKextMaxClients must be a number".to_string())
     );
 }
+
+/// `status` shows what the service publishes in the registry, read without a client.
+#[test]
+fn status_shows_the_registry_values() {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_userclient-test"))
+        .args(["--backend", "sim", "status"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("registry framework: CallbacksInFlight 0, CallbacksRefusedAfterClose 0, ClientsOpen 0, MaxClients 64,"),
+        "{text}"
+    );
+    assert!(
+        text.contains("registry driver: FileopClose 0, FileopDelete 0,"),
+        "{text}"
+    );
+    assert!(text.contains(", FilterMatched 0\n"), "{text}");
+}
