@@ -34,13 +34,13 @@ const CLOCK_STEP: Duration = Duration::from_secs(1);
 
 pub struct SimBackend {
     kernel: Kernel,
-    /// The task `User::Current` opens from (euid 0, or NON_ADMIN_UID for `boot_as(.., false)`).
-    current: TaskId,
-    current_euid: u32,
+    root: TaskId,
     user: TaskId,
     conns: Mutex<HashMap<u64, xnu_sim::Connection>>,
     holders: Mutex<HashMap<u64, TaskId>>,
     next: AtomicU64,
+    /// Whether the current user is the administrator task (else the euid-501 one).
+    current_admin: bool,
 }
 
 impl SimBackend {
@@ -51,12 +51,6 @@ impl SimBackend {
 
     /// The same with personality properties overridden (`RustKextMaxClients`, `RustKextAdminOnly`).
     pub fn boot_with(overrides: &[(&str, Property)]) -> Result<SimBackend, String> {
-        Self::boot_as(overrides, true)
-    }
-
-    /// The same, the harness running as an administrator (root, as with sudo) or not (its
-    /// tasks and holders with euid NON_ADMIN_UID, as a user's shell without sudo).
-    pub fn boot_as(overrides: &[(&str, Property)], admin: bool) -> Result<SimBackend, String> {
         let kernel = Kernel::boot();
         // Installed first, as the README's VM steps do, so that a load request for it could be
         // answered: the kext must stay unloaded after autounload all the same.
@@ -68,18 +62,30 @@ impl SimBackend {
                 crate::codes::Code(code)
             )
         })?;
-        let current_euid = if admin { 0 } else { NON_ADMIN_UID };
-        let current = kernel.spawn_task(current_euid);
+        let root = kernel.spawn_task(0);
         let user = kernel.spawn_task(NON_ADMIN_UID);
         Ok(SimBackend {
             kernel,
-            current,
-            current_euid,
+            root,
             user,
             conns: Mutex::default(),
             holders: Mutex::default(),
             next: AtomicU64::new(1),
+            current_admin: true,
         })
+    }
+
+    /// `boot_with`, the harness running as an administrator (root, as with sudo) or not.
+    pub fn boot_as(overrides: &[(&str, Property)], admin: bool) -> Result<SimBackend, String> {
+        let backend = Self::boot_with(overrides)?;
+        Ok(if admin { backend } else { backend.current_user_non_admin() })
+    }
+
+    /// The same kernel with the current user a non-administrator (euid 501): what a user without
+    /// sudo meets (scenarios that need an administrator are skipped).
+    pub fn current_user_non_admin(mut self) -> SimBackend {
+        self.current_admin = false;
+        self
     }
 
     /// The kernel's log lines so far (IOLog and the simulator's own notes).
@@ -165,7 +171,7 @@ impl Backend for SimBackend {
     }
 
     fn is_admin(&self) -> bool {
-        self.current_euid == 0
+        self.current_admin
     }
 
     fn is_quiet(&self) -> bool {
@@ -174,7 +180,8 @@ impl Backend for SimBackend {
 
     fn open(&self, user: User, connect_type: u32) -> Result<Connection, IOReturn> {
         let task = match user {
-            User::Current => self.current,
+            User::Current if self.current_admin => self.root,
+            User::Current => self.user,
             User::NonAdmin => self.user,
         };
         let conn = self
@@ -264,7 +271,8 @@ impl Backend for SimBackend {
     }
 
     fn spawn_holder(&self) -> Result<Holder, String> {
-        let task = self.kernel.spawn_task(self.current_euid);
+        // A child process of the harness: the harness's user.
+        let task = self.kernel.spawn_task(if self.current_admin { 0 } else { NON_ADMIN_UID });
         // The connection belongs to the task from now on and dies with it.
         self.kernel
             .open_service(task, SERVICE_CLASS, CONNECT_TYPE_DEFAULT)

@@ -80,7 +80,7 @@ fn commands_on_the_simulator() {
 
     let too_long = "x".repeat(1024);
     let filter = run(&["--backend", "sim", "filter", &too_long]);
-    assert_eq!(filter.status.code(), Some(1));
+    assert_eq!(filter.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&filter.stderr).contains("at most 1023"));
 }
 
@@ -118,18 +118,27 @@ fn json_report_shape() {
         "50",
     ]);
     assert!(o.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
-    assert_eq!(v["backend"], "sim");
-    assert_eq!(v["bundle_id"], "org.rustkext.RustKext");
+    // One object a line: the scenario as it finished, then the summary.
+    let docs: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("valid JSON"))
+        .collect();
+    assert_eq!(docs.len(), 2);
+    let (s, summary) = (&docs[0], &docs[1]);
+    for d in &docs {
+        assert_eq!(d["run"]["backend"], "sim");
+        assert_eq!(d["run"]["kext"]["bundle_id"], "org.rustkext.RustKext");
+    }
+    assert_eq!(summary["kind"], "summary");
     assert_eq!(
         (
-            v["passed"].as_u64(),
-            v["failed"].as_u64(),
-            v["skipped"].as_u64()
+            summary["passed"].as_u64(),
+            summary["failed"].as_u64(),
+            summary["skipped"].as_u64()
         ),
         (Some(1), Some(0), Some(0))
     );
-    let s = &v["scenarios"][0];
+    assert_eq!(s["kind"], "scenario");
     assert_eq!(s["name"], "stress");
     assert_eq!(s["result"], "pass");
     assert!(s["reason"].as_str().is_some_and(|r| r.contains("calls/s")));
@@ -139,7 +148,10 @@ fn json_report_shape() {
         .is_some_and(|x| x > 0.0));
     assert!(s["metrics"]["p99_us"].as_f64().is_some());
     let code = &s["codes"][0];
-    assert_eq!(code["code"], "kIOReturnSuccess");
+    assert_eq!(
+        code["code"],
+        serde_json::json!({"name": "kIOReturnSuccess", "value": 0})
+    );
     assert!(code["count"].as_u64().is_some_and(|n| n >= 100));
 
     let stats = run(&["--backend", "sim", "--json", "stats"]);
@@ -154,7 +166,10 @@ fn unload_on_the_simulator_reports_the_answer() {
     let o = run(&["--backend", "sim", "--json", "unload"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
     assert_eq!(v["unloaded"], true, "{v}");
-    assert_eq!(v["code"], "kIOReturnSuccess");
+    assert_eq!(
+        v["code"],
+        serde_json::json!({"name": "kIOReturnSuccess", "value": 0})
+    );
     assert!(o.status.success());
 }
 
@@ -222,7 +237,8 @@ fn iokit_backend_without_a_kernel_says_so() {
         .env("XNU_SIM_SOCKET", "/nonexistent/kernel.sock")
         .output()
         .expect("run userclient-test");
-    assert_eq!(o.status.code(), Some(1));
+    // The environment: exit 3.
+    assert_eq!(o.status.code(), Some(3));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("/nonexistent/kernel.sock"), "{err}");
 }

@@ -43,6 +43,9 @@ pub struct Cli {
     /// scenario runs, `stats --watch`, hold-open and sessions; messages go to stderr
     #[arg(long, global = true)]
     json: bool,
+    /// On the sim backend: the current user is a non-administrator (euid 501), as without sudo
+    #[arg(long, global = true)]
+    sim_non_admin: bool,
     /// Seconds between two progress lines of a long wait, on stderr (for tests)
     #[arg(long, global = true, hide = true, value_parser = parse_secs_or_zero)]
     progress_interval: Option<Duration>,
@@ -281,7 +284,7 @@ pub fn main() -> Exit {
         return run_session(&cli, kind, &progress, headless);
     }
 
-    let backend = match connect(kind, &cli.bundle_id) {
+    let backend = match connect_as(kind, &cli) {
         Ok(b) => b,
         Err(why) => {
             let failure = Failure::Environment(no_kernel(kind, &why));
@@ -317,6 +320,23 @@ pub fn main() -> Exit {
         Ok(exit) => exit,
         Err(f) => out.fail(&f),
     }
+}
+
+/// The backend, with the simulator's current user as asked.
+fn connect_as(
+    kind: BackendKind,
+    cli: &Cli,
+) -> Result<Box<dyn userclient_test::backend::Backend>, String> {
+    if !cli.sim_non_admin {
+        return connect(kind, &cli.bundle_id);
+    }
+    #[cfg(feature = "sim")]
+    if kind == BackendKind::Sim {
+        return Ok(Box::new(
+            userclient_test::sim::SimBackend::boot()?.current_user_non_admin(),
+        ));
+    }
+    Err("--sim-non-admin is for the sim backend (on the iokit backend, run without sudo)".into())
 }
 
 /// Why there is no kernel, and what to do about it.
@@ -357,6 +377,7 @@ fn run_session(
         return headless(&f.message()).fail(&f);
     }
     let sim = match userclient_test::sim::SimBackend::boot() {
+        Ok(sim) if cli.sim_non_admin => sim.current_user_non_admin(),
         Ok(sim) => sim,
         Err(why) => return headless(&why).fail(&Failure::Environment(why.clone())),
     };

@@ -65,29 +65,27 @@ enum SessionCommand {
 /// What runs in the background of simulated time.
 struct State {
     background: Option<(u32, PathBuf)>,
-    /// File numbers already used under each directory, so that operations never collide.
-    next_file: u64,
+    /// The number of the next generated operation (see [`operations`]).
+    next_op: u64,
 }
 
-/// The operations of `fileops`: `n` of them under `dir`, cycling write, read, rename, delete of
-/// files numbered from `first`.
+/// The operations of `fileops`: `n` of them under `dir`, continuing the cycle write, read,
+/// rename, delete at operation number `first` (file `first / 4`), so that a file is never
+/// reused; returns them and the next operation number.
 fn operations(n: u32, dir: &Path, first: u64) -> (Vec<FileOp>, u64) {
-    let mut ops = Vec::new();
-    let mut file = first;
-    for i in 0..u64::from(n) {
-        let f = dir.join(format!("file{file}"));
-        let renamed = dir.join(format!("file{file}.old"));
-        ops.push(match i % 4 {
-            0 => FileOp::Write(f),
-            1 => FileOp::Read(f),
-            2 => FileOp::Rename(f, renamed),
-            _ => {
-                file += 1;
-                FileOp::Delete(renamed)
+    let ops = (first..first + u64::from(n))
+        .map(|k| {
+            let f = dir.join(format!("file{}", k / 4));
+            let renamed = dir.join(format!("file{}.old", k / 4));
+            match k % 4 {
+                0 => FileOp::Write(f),
+                1 => FileOp::Read(f),
+                2 => FileOp::Rename(f, renamed),
+                _ => FileOp::Delete(renamed),
             }
-        });
-    }
-    (ops, file + 1)
+        })
+        .collect();
+    (ops, first + u64::from(n))
 }
 
 fn absolute(p: &Path) -> Result<(), Failure> {
@@ -112,7 +110,7 @@ pub fn run(
 ) -> Exit {
     let state = RefCell::new(State {
         background: None,
-        next_file: 0,
+        next_op: 0,
     });
     let fire = |ops: &[FileOp]| -> Result<usize, String> {
         let events: Vec<FileEvent> = ops.iter().flat_map(FileOp::events).collect();
@@ -128,8 +126,8 @@ pub fn run(
             left -= step;
             let mut st = state.borrow_mut();
             if let Some((n, dir)) = st.background.clone() {
-                let (ops, next) = operations(n, &dir, st.next_file);
-                st.next_file = next;
+                let (ops, next) = operations(n, &dir, st.next_op);
+                st.next_op = next;
                 drop(st);
                 if let Err(e) = fire(&ops) {
                     out.note(&format!("background operations stopped: {e}"));
@@ -283,9 +281,9 @@ fn session_command<'a>(
             absolute(&dir)?;
             let (ops, next) = {
                 let st = state.borrow();
-                operations(n, &dir, st.next_file)
+                operations(n, &dir, st.next_op)
             };
-            state.borrow_mut().next_file = next;
+            state.borrow_mut().next_op = next;
             generate(env, sim, seen, fire, &ops, &dir)
         }
         SessionCommand::Sleep { secs } => {
@@ -347,7 +345,7 @@ fn generate(
     drop(sampler);
     let changes = stats::changes(&before, &after);
     let mut text = format!(
-        "{} file operation(s) under {}: {events} FILEOP event(s)\n",
+        "{} file operation(s) at {}: {events} FILEOP event(s)\n",
         ops.len(),
         under.display()
     );
@@ -361,7 +359,7 @@ fn generate(
     env.out.emit(
         "fileops",
         &text,
-        json!({ "operations": ops.len(), "events": events, "under": under.display().to_string(),
+        json!({ "operations": ops.len(), "events": events, "path": under.display().to_string(),
                 "changes": changes_json }),
     );
     Ok(Exit::Success)
@@ -421,6 +419,16 @@ mod tests {
         assert_eq!(ops[0], FileOp::Write("/d/file0".into()));
         assert_eq!(ops[3], FileOp::Delete("/d/file0.old".into()));
         assert_eq!(ops[4], FileOp::Write("/d/file1".into()));
-        assert_eq!(next, 2);
+        assert_eq!(next, 5);
+        let (ops, next) = operations(3, Path::new("/d"), next);
+        assert_eq!(
+            ops,
+            [
+                FileOp::Read("/d/file1".into()),
+                FileOp::Rename("/d/file1".into(), "/d/file1.old".into()),
+                FileOp::Delete("/d/file1.old".into()),
+            ]
+        );
+        assert_eq!(next, 8);
     }
 }
