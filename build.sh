@@ -155,7 +155,7 @@ check_rust_objects() {
 }
 
 # The linked size of the Rust code (the budget in rustkext.toml's [size-budget]; the monitor's:
-# at most 10 % over f907031's 6734 bytes on x86_64): __TEXT,__text bytes a dead-stripping link
+# see kext/rustkext.toml): __TEXT,__text bytes a dead-stripping link
 # keeps from the Rust archive, summed from the linker's map by kext-check. With shim objects
 # (measure_rust_text x86_64 OBJ...) the link is the kext's: rooted at kmod_info, the vtables and
 # the metaclasses; without (arm64e, no headers) the Rust archive alone rooted at its C ABI

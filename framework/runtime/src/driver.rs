@@ -163,7 +163,7 @@ impl<D: Driver, I: ?Sized> Kext<D, I> {
     /// part is read under its lock, released before the gate's counters and the driver are read.
     pub fn registry_values(&self, out: &mut RegistryValues<'_>) {
         let status = self.registry.status();
-        // In the order of `published::FRAMEWORK_KEYS` (one loop: kernel text is budgeted).
+        // In the order of `published::FRAMEWORK_KEYS`.
         let values = [
             u64::from(status.phase == Phase::Running),
             u64::from(status.open_clients),
@@ -174,9 +174,7 @@ impl<D: Driver, I: ?Sized> Kext<D, I> {
             self.gate.refused(),
         ];
         out.group(group::FRAMEWORK);
-        for ((key, kind), value) in FRAMEWORK_KEYS.iter().zip(values) {
-            out.put(key, *kind, value);
-        }
+        out.put_all(&FRAMEWORK_KEYS, &values);
         out.group(group::DRIVER);
         self.driver.registry_values(out);
     }

@@ -70,6 +70,23 @@ impl<'a> RegistryValues<'a> {
         self.put(key, RkRegistryKind::Bool, u64::from(value));
     }
 
+    /// Publishes each number `values[i]` as `keys[i]`, in order (a driver's counters: one loop,
+    /// not one call per key, in the kernel's budgeted text).
+    #[inline(never)]
+    pub fn numbers(&mut self, keys: &[&'static CStr], values: &[u64]) {
+        for (key, value) in keys.iter().zip(values) {
+            self.put(key, RkRegistryKind::Number, *value);
+        }
+    }
+
+    /// Publishes `values[i]` as `entries[i]` (key and kind), in order.
+    #[inline(never)]
+    pub(crate) fn put_all(&mut self, entries: &[(&'static CStr, RkRegistryKind)], values: &[u64]) {
+        for ((key, kind), value) in entries.iter().zip(values) {
+            self.put(key, *kind, *value);
+        }
+    }
+
     /// Starts the dictionary `key` (the runtime's groups; a driver's values are in `Driver`).
     pub(crate) fn group(&mut self, key: &'static CStr) {
         self.put(key, RkRegistryKind::Group, 0);

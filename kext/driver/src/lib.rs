@@ -132,9 +132,7 @@ impl Driver for MonitorDriver {
     /// The event counters by action and `FilterMatched`, summed now (as `GetStats` sums them).
     fn registry_values(&self, out: &mut RegistryValues<'_>) {
         let stats = self.counts();
-        for (key, count) in EVENT_KEYS.iter().zip(stats.events) {
-            out.number(key, count);
-        }
+        out.numbers(&EVENT_KEYS, &stats.events);
         out.number(FILTER_MATCHED_KEY, stats.filter_matched);
     }
     /// A new start counts from zero, without a filter.
