@@ -198,6 +198,8 @@ suite_scaffold() {
 suite_docs() {
     step "docs: every relative link in *.md and every docs/ citation resolves"
     tests/docs/links.sh
+    step "docs: README.md at most 150 lines, its diff applies, its quick start shows counts increasing"
+    tests/docs/readme.sh
 }
 
 for suite in "${selected[@]}"; do

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 struct ThreadResult {
     latencies: Vec<Duration>,
     wrong: Option<String>,
+    /// When the thread's last call returned (the run's wall time ends at the last of them, not
+    /// when the progress loop noticed).
+    finished: Instant,
 }
 
 fn hammer(client: &Client<'_>, thread: u64, calls: u32) -> ThreadResult {
@@ -25,7 +28,7 @@ fn hammer(client: &Client<'_>, thread: u64, calls: u32) -> ThreadResult {
             Err(r) => wrong = wrong.or(Some(r.to_string())),
         }
     }
-    ThreadResult { latencies, wrong }
+    ThreadResult { latencies, wrong, finished: Instant::now() }
 }
 
 /// The `q`-quantile of sorted latencies, in microseconds.
@@ -61,17 +64,25 @@ pub fn run(ctx: &Ctx<'_>) -> Step {
             .enumerate()
             .map(|(t, c)| s.spawn(move || hammer(c, t as u64, m)))
             .collect();
+        // A long run is reported (the command line prints a throttled line on stderr).
+        let mut progress = ctx.waiting("the stress clients to finish");
+        while !handles.iter().all(|h| h.is_finished()) {
+            std::thread::sleep(Duration::from_millis(20));
+            progress(wall.elapsed());
+        }
         handles
             .into_iter()
             .map(|h| {
                 h.join().unwrap_or(ThreadResult {
                     latencies: vec![],
                     wrong: Some("thread panicked".into()),
+                    finished: Instant::now(),
                 })
             })
             .collect()
     });
-    let elapsed = wall.elapsed();
+    let end = results.iter().map(|r| r.finished).max().unwrap_or(wall);
+    let elapsed = end.saturating_duration_since(wall);
     drop(clients);
     for seen in &seens {
         for (code, count) in seen.counts() {
