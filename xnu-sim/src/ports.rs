@@ -239,3 +239,34 @@ impl Kernel {
         properties
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_serialized, RegistryValue};
+
+    #[test]
+    fn the_serialization_reads_back_nested_and_escaped() {
+        let text = "0\ts\tIOClass\tS\n0\td\tG\t\n1\tn\tN\t64:18446744073709551615\n1\tb\tB\t1\n1\td\tH\t\n2\ts\tT\\tab\ta\\\\b\\nc\n0\tb\tLast\t0\n";
+        let value = parse_serialized(text).unwrap();
+        let s = |t: &str| RegistryValue::String(t.into());
+        assert_eq!(
+            value,
+            RegistryValue::Dictionary(vec![
+                ("IOClass".into(), s("S")),
+                (
+                    "G".into(),
+                    RegistryValue::Dictionary(vec![
+                        ("N".into(), RegistryValue::Number(u64::MAX)),
+                        ("B".into(), RegistryValue::Bool(true)),
+                        ("H".into(), RegistryValue::Dictionary(vec![("T\tab".into(), s("a\\b\nc"))])),
+                    ])
+                ),
+                ("Last".into(), RegistryValue::Bool(false)),
+            ])
+        );
+        assert_eq!(value.get("G").and_then(|g| g.get("N")), Some(&RegistryValue::Number(u64::MAX)));
+        // A value deeper than the dictionary it would go in, or an unknown kind: not a serialization.
+        assert_eq!(parse_serialized("1\tn\tN\t64:1\n"), None);
+        assert_eq!(parse_serialized("0\tx\tN\t1\n"), None);
+    }
+}
