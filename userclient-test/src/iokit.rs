@@ -40,8 +40,8 @@ pub mod sys;
 /// # Safety
 /// `cf` is a live CoreFoundation object, not released during the call.
 unsafe fn cf_value(cf: *const c_void) -> Value {
-    // SAFETY (whole function): `cf` is live (the caller's contract), and so is every key and
-    // value a live dictionary hands out while it lives; each call gets the type it checks for.
+    // SAFETY: `cf` is live (the caller's contract), and so is every key and value a live
+    // dictionary hands out while it lives; each call gets the type it checks for.
     unsafe {
         let id = CFGetTypeID(cf as _);
         if id == CFDictionaryGetTypeID() {
