@@ -5,7 +5,9 @@
 
 #include <IOKit/IOLib.h>
 #include <libkern/c++/OSBoolean.h>
+#include <libkern/c++/OSDictionary.h>
 #include <libkern/c++/OSNumber.h>
+#include <libkern/c++/OSSerialize.h>
 #include <libkern/c++/OSString.h>
 
 #include "UserClient.hpp"
@@ -138,6 +140,48 @@ void RK_SERVICE_CLASS::logOpenClients(uint32_t openClients)
         }
     }
     clients->release();
+}
+
+/*
+ * ioreg -l and IORegistryEntryCreateCFProperties read the whole table through this
+ * (is_io_registry_entry_get_properties_bin_buf, iokit/Kernel/IOUserClient.cpp xnu-6153.141.1:3610,
+ * xnu-7195.141.2:3871, xnu-11417.101.15:3916: false answers kIOReturnUnsupported). The base copies
+ * the table under its lock and serializes the copy (IORegistryEntry.cpp 6153:533, 7195:536,
+ * 11417:543); we serialize a copy (dictionaryWithProperties, the same lock) with Rust's values,
+ * computed now, added as one dictionary per group. Nothing is stored in the table, so no event
+ * path ever writes the registry; this runs on the reader's thread, never on the kauth path.
+ * getProperty (one key) does not see these values.
+ */
+bool RK_SERVICE_CLASS::serializeProperties(OSSerialize *s) const
+{
+    rk_registry_value values[RK_MAX_REGISTRY_VALUES] = {};
+    uint32_t count = rk_registry_values(values, RK_MAX_REGISTRY_VALUES);
+    OSDictionary *table = dictionaryWithProperties();
+    if (!table) {
+        return false; /* as the base does when its copy fails */
+    }
+    OSDictionary *into = table;
+    OSDictionary *group = NULL;
+    bool ok = true;
+    for (uint32_t i = 0; ok && i < count && i < RK_MAX_REGISTRY_VALUES; i++) {
+        const rk_registry_value *v = &values[i];
+        if (v->kind == RK_REGISTRY_GROUP) {
+            OSSafeReleaseNULL(group);
+            group = OSDictionary::withCapacity(16);
+            ok = group && table->setObject(v->key, group);
+            into = group;
+        } else if (v->kind == RK_REGISTRY_BOOL) {
+            ok = into->setObject(v->key, v->value ? kOSBooleanTrue : kOSBooleanFalse);
+        } else {
+            OSNumber *number = OSNumber::withNumber(v->value, 64);
+            ok = number && into->setObject(v->key, number);
+            OSSafeReleaseNULL(number);
+        }
+    }
+    OSSafeReleaseNULL(group);
+    ok = ok && table->serialize(s);
+    table->release();
+    return ok;
 }
 
 IOReturn RK_SERVICE_CLASS::newUserClient(task_t owningTask, void *securityID, UInt32 type,

@@ -23,6 +23,7 @@ public:
     void stop(IOService *provider) APPLE_KEXT_OVERRIDE;
     void free(void) APPLE_KEXT_OVERRIDE;
     bool terminate(IOOptionBits options = 0) APPLE_KEXT_OVERRIDE;
+    bool serializeProperties(OSSerialize *s) const APPLE_KEXT_OVERRIDE;
 
     using IOService::newUserClient;
     IOReturn newUserClient(task_t owningTask, void *securityID, UInt32 type,

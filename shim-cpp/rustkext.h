@@ -33,6 +33,9 @@
 /* Settings read from the personality at most (rk_personality_key). */
 #define RK_MAX_SETTINGS 8
 
+/* Values rk_registry_values writes at most (the shim's array). */
+#define RK_MAX_REGISTRY_VALUES 32
+
 /* kauth scopes (rk_kauth_scopes). */
 #define RK_SCOPE_FILEOP 1u
 
@@ -97,6 +100,21 @@ typedef struct rk_method_args {
     void *struct_output;
 } rk_method_args;
 
+/* What an rk_registry_value is. */
+typedef enum rk_registry_kind {
+    RK_REGISTRY_GROUP = 0,  /* starts the dictionary named key; the values after it go into it */
+    RK_REGISTRY_NUMBER = 1, /* an OSNumber of 64 bits: value */
+    RK_REGISTRY_BOOL = 2,   /* an OSBoolean: value 0 or 1 */
+} rk_registry_kind;
+
+/* One value the service publishes in the IORegistry (rk_registry_values). */
+typedef struct rk_registry_value {
+    const char *key; /* NUL-terminated, static in the kext's image */
+    uint32_t kind;   /* rk_registry_kind */
+    uint32_t reserved;
+    uint64_t value;
+} rk_registry_value;
+
 /* ---- module (the kmod start/stop routines, RK_MODULE_START/RK_MODULE_STOP) ---- */
 
 /* Module start, before any instance exists: the kext's kernel mutex (Rust's only lock).
@@ -142,6 +160,13 @@ uint32_t rk_service_drain(rk_driver *driver, uint32_t bound_ms, uint32_t grace_m
  * rk_service_start: the state is static, so the pointer itself stays valid while the code is
  * mapped. Client ids are never reused across a restart. */
 void rk_service_release(rk_driver *driver) RK_SYMBOL(rk_service_release);
+
+/* serializeProperties(): the values to publish, computed now, into values[0 .. capacity), which
+ * the caller zero-fills; returns how many were written. Groups first name a dictionary
+ * (Framework: the runtime's; Driver: the driver's). No driver pointer: the state is the kext's
+ * one static, valid while an instance of the service exists (before start and after stop too).
+ * Takes the kext's mutex briefly; never sleeps. */
+uint32_t rk_registry_values(rk_registry_value *values, uint32_t capacity) RK_SYMBOL(rk_registry_values);
 
 /* ---- user clients (RK_USERCLIENT_CLASS) ---- */
 

@@ -80,6 +80,9 @@ pub trait Backend: Sync {
     /// another kext's `publishResource` does (it publishes a resource of the harness's own), then
     /// gives matching and any load request `settle` to act. Needs an administrator.
     fn rematch_resources(&self, settle: Duration) -> Result<(), String>;
+    /// The service's IORegistry properties (`IORegistryEntryCreateCFProperties` on the matching
+    /// service): its personality's and the values computed when read.
+    fn service_properties(&self) -> Result<crate::registry::Properties, String>;
     /// Whether the kext's service is registered and active (what `IOServiceGetMatchingService`
     /// finds).
     fn service_present(&self) -> Result<bool, String>;

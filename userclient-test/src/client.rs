@@ -9,10 +9,10 @@ use crate::codes::{kIOReturnError, kIOReturnSuccess, Code, IOReturn};
 use rustkext_abi::client::{Error, Output, Transport};
 use rustkext_abi::{Entry, Interface};
 use rustkext_monitor_api::{Monitor, MonitorClient};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// The only connection type `IOServiceOpen` accepts; the framework refuses any other with
@@ -63,11 +63,21 @@ pub struct Refused {
 impl From<Error> for Refused {
     fn from(e: Error) -> Refused {
         match e {
-            Error::Refused { method, code } => Refused { what: method, code, detail: None },
-            Error::AbiMismatch { .. } => {
-                Refused { what: "IOServiceOpen (ABI fingerprint)", code: kIOReturnError, detail: Some(e.to_string()) }
-            }
-            Error::BadAnswer { method, .. } => Refused { what: method, code: kIOReturnError, detail: Some(e.to_string()) },
+            Error::Refused { method, code } => Refused {
+                what: method,
+                code,
+                detail: None,
+            },
+            Error::AbiMismatch { .. } => Refused {
+                what: "IOServiceOpen (ABI fingerprint)",
+                code: kIOReturnError,
+                detail: Some(e.to_string()),
+            },
+            Error::BadAnswer { method, .. } => Refused {
+                what: method,
+                code: kIOReturnError,
+                detail: Some(e.to_string()),
+            },
         }
     }
 }
@@ -91,7 +101,11 @@ pub struct ClientInfo {
 
 impl From<[u64; 3]> for ClientInfo {
     fn from([client_id, open_clients, pending]: [u64; 3]) -> ClientInfo {
-        ClientInfo { client_id, open_clients, unload_pending: pending != 0 }
+        ClientInfo {
+            client_id,
+            open_clients,
+            unload_pending: pending != 0,
+        }
     }
 }
 
@@ -107,7 +121,8 @@ impl Link<'_> {
     /// Any call, shapes as given; the raw answer (tallied).
     pub fn raw(&self, call: &Call<'_>) -> Result<CallOutput, IOReturn> {
         let result = self.backend.call(self.conn, call);
-        self.seen.note(result.as_ref().err().copied().unwrap_or(kIOReturnSuccess));
+        self.seen
+            .note(result.as_ref().err().copied().unwrap_or(kIOReturnSuccess));
         result
     }
 
@@ -121,9 +136,25 @@ impl Link<'_> {
 }
 
 impl Transport for Link<'_> {
-    fn call(&self, selector: u32, scalars: &[u64], bytes: &[u8], sc: u32, bc: u32) -> Result<Output, IOReturn> {
-        let call = Call { selector, scalars_in: scalars, struct_in: bytes, scalar_out_capacity: sc, struct_out_capacity: bc };
-        self.raw(&call).map(|out| Output { scalars: out.scalars, bytes: out.bytes })
+    fn call(
+        &self,
+        selector: u32,
+        scalars: &[u64],
+        bytes: &[u8],
+        sc: u32,
+        bc: u32,
+    ) -> Result<Output, IOReturn> {
+        let call = Call {
+            selector,
+            scalars_in: scalars,
+            struct_in: bytes,
+            scalar_out_capacity: sc,
+            struct_out_capacity: bc,
+        };
+        self.raw(&call).map(|out| Output {
+            scalars: out.scalars,
+            bytes: out.bytes,
+        })
     }
 }
 
@@ -155,11 +186,25 @@ impl<'a> Client<'a> {
     }
 
     /// The same with any connection type.
-    pub fn open_type(backend: &'a dyn Backend, seen: &'a Seen, user: User, connect_type: u32) -> Result<Self, Refused> {
+    pub fn open_type(
+        backend: &'a dyn Backend,
+        seen: &'a Seen,
+        user: User,
+        connect_type: u32,
+    ) -> Result<Self, Refused> {
         let result = backend.open(user, connect_type);
         seen.note(result.err().unwrap_or(kIOReturnSuccess));
-        let conn = result.map_err(|code| Refused { what: "IOServiceOpen", code, detail: None })?;
-        let link = Link { backend, seen, conn, open: AtomicBool::new(true) };
+        let conn = result.map_err(|code| Refused {
+            what: "IOServiceOpen",
+            code,
+            detail: None,
+        })?;
+        let link = Link {
+            backend,
+            seen,
+            conn,
+            open: AtomicBool::new(true),
+        };
         Ok(Client(MonitorClient::open(link)?))
     }
 
@@ -169,8 +214,17 @@ impl<'a> Client<'a> {
     }
 
     /// Method `selector` of the table with its exact shape and these inputs.
-    pub fn call_exact(&self, selector: u32, scalars_in: &[u64], struct_in: &[u8]) -> Result<CallOutput, Refused> {
-        let entry = table().get(selector as usize).ok_or(Refused { what: "selector", code: kIOReturnError, detail: None })?;
+    pub fn call_exact(
+        &self,
+        selector: u32,
+        scalars_in: &[u64],
+        struct_in: &[u8],
+    ) -> Result<CallOutput, Refused> {
+        let entry = table().get(selector as usize).ok_or(Refused {
+            what: "selector",
+            code: kIOReturnError,
+            detail: None,
+        })?;
         self.call(&Call {
             selector,
             scalars_in,
@@ -178,7 +232,11 @@ impl<'a> Client<'a> {
             scalar_out_capacity: entry.shape.scalar_output_count,
             struct_out_capacity: entry.shape.struct_output_size,
         })
-        .map_err(|code| Refused { what: entry.name, code, detail: None })
+        .map_err(|code| Refused {
+            what: entry.name,
+            code,
+            detail: None,
+        })
     }
 
     /// `IOServiceClose`; its answer.

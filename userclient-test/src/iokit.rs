@@ -12,6 +12,7 @@ use crate::backend::{Backend, Call, CallOutput, Connection, Holder, UnloadAnswer
 use crate::codes::{kIOReturnNotFound, kIOReturnSuccess, IOReturn};
 use crate::fileops::FileOp;
 use crate::kextctl;
+use crate::registry::Properties;
 use crate::wait::{poll, Progress};
 use rustkext_iokit::Service;
 use rustkext_monitor_api::Monitor;
@@ -206,6 +207,17 @@ impl Backend for IoKitBackend {
         }
         sys::sleep_kernel_time(settle);
         Ok(())
+    }
+
+    fn service_properties(&self) -> Result<Properties, String> {
+        let service = Self::matching_service()
+            .map_err(|code| format!("IOServiceGetMatchingService: {}", crate::codes::Code(code)))?;
+        service.properties().map_err(|code| {
+            format!(
+                "IORegistryEntryCreateCFProperties: {}",
+                crate::codes::Code(code)
+            )
+        })
     }
 
     fn service_present(&self) -> Result<bool, String> {

@@ -8,6 +8,7 @@ pub mod fileops;
 pub mod iokit;
 pub mod json;
 pub mod kextctl;
+pub mod registry;
 pub mod report;
 pub mod scenarios;
 #[cfg(feature = "sim")]

@@ -184,9 +184,10 @@ impl Summary {
             RunResult::StrictSkipped => Some(format!(
                 "strict: {s} skipped scenario(s) fail the run (exit 1)"
             )),
-            RunResult::NothingTested => Some(format!(
+            RunResult::NothingTested => Some(
                 "nothing was tested: every scenario was skipped (exit 3); see the SKIP reasons"
-            )),
+                    .to_string(),
+            ),
             RunResult::Pass | RunResult::Fail if s > 0 => Some(format!(
                 "note: {s} scenario(s) skipped, not passed; --strict makes skips fail the run"
             )),

@@ -6,6 +6,7 @@ use crate::backend::{Backend, Call, CallOutput, Connection, Holder, UnloadAnswer
 use crate::client::CONNECT_TYPE_DEFAULT;
 use crate::codes::IOReturn;
 use crate::fileops::{FileEvent, FileOp, KauthArg};
+use crate::registry::{Properties, Value};
 use crate::wait::Progress;
 use rustkext_monitor_kext::IDENTITY;
 use std::collections::HashMap;
@@ -13,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
-use xnu_sim::{FileopArg, Kernel, Property, TaskId};
+use xnu_sim::{FileopArg, Kernel, Property, RegistryValue, TaskId};
 
 /// The monitor's classes, as its rustkext.toml names them.
 const SERVICE_CLASS: &str = IDENTITY.service_class;
@@ -71,6 +72,16 @@ impl SimBackend {
             holders: Mutex::default(),
             next: AtomicU64::new(1),
             current_admin: true,
+        })
+    }
+
+    /// `boot_with`, the harness running as an administrator (root, as with sudo) or not.
+    pub fn boot_as(overrides: &[(&str, Property)], admin: bool) -> Result<SimBackend, String> {
+        let backend = Self::boot_with(overrides)?;
+        Ok(if admin {
+            backend
+        } else {
+            backend.current_user_non_admin()
         })
     }
 
@@ -139,6 +150,18 @@ impl SimBackend {
             action,
             [arg(&args[0]), arg(&args[1]), arg(&args[2]), arg(&args[3])],
         ))
+    }
+}
+
+/// The simulator's rebuilt dictionary as the harness's.
+fn convert(value: RegistryValue) -> Value {
+    match value {
+        RegistryValue::String(s) => Value::String(s),
+        RegistryValue::Number(n) => Value::Number(n),
+        RegistryValue::Bool(b) => Value::Bool(b),
+        RegistryValue::Dictionary(entries) => Value::Dictionary(Properties(
+            entries.into_iter().map(|(k, v)| (k, convert(v))).collect(),
+        )),
     }
 }
 
@@ -240,8 +263,29 @@ impl Backend for SimBackend {
         Ok(self.kernel.bundle_service_count(IDENTITY.bundle_id) > 0)
     }
 
+    fn service_properties(&self) -> Result<Properties, String> {
+        let props = self
+            .kernel
+            .registry_properties(SERVICE_CLASS)
+            .map_err(|code| {
+                format!(
+                    "IORegistryEntryCreateCFProperties: {}",
+                    crate::codes::Code(code)
+                )
+            })?;
+        match convert(props) {
+            Value::Dictionary(d) => Ok(d),
+            other => Err(format!(
+                "the service's properties are not a dictionary: {other:?}"
+            )),
+        }
+    }
+
     fn spawn_holder(&self) -> Result<Holder, String> {
-        let task = self.kernel.spawn_task(0);
+        // A child process of the harness: the harness's user.
+        let task = self
+            .kernel
+            .spawn_task(if self.current_admin { 0 } else { NON_ADMIN_UID });
         // The connection belongs to the task from now on and dies with it.
         self.kernel
             .open_service(task, SERVICE_CLASS, CONNECT_TYPE_DEFAULT)

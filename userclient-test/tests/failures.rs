@@ -86,6 +86,9 @@ impl Backend for Faulty {
     fn service_present(&self) -> Result<bool, String> {
         self.sim.service_present()
     }
+    fn service_properties(&self) -> Result<userclient_test::registry::Properties, String> {
+        self.sim.service_properties()
+    }
 
     fn wait_unloaded(
         &self,

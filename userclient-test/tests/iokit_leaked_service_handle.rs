@@ -39,10 +39,7 @@ fn a_leaked_service_handle_does_not_block_unload_and_dies_with_the_service() {
     let status = iokitlib_sim::simulator_status().unwrap();
     assert!(!status.kext_loaded);
     assert_eq!((status.service_instances, status.object_ports), (0, 0));
-    let (_, listed, _) = tool(
-        "kmutil",
-        &["showloaded", "--bundle-identifier", BUNDLE_ID],
-    );
+    let (_, listed, _) = tool("kmutil", &["showloaded", "--bundle-identifier", BUNDLE_ID]);
     assert!(!lists_bundle(&listed, BUNDLE_ID), "{listed}");
 
     // The handle outlived its service: a dead name.

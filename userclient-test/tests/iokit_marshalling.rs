@@ -26,6 +26,7 @@ use iokitlib_sim::*;
 use rustkext_monitor_api::{Stats, ABI_VERSION, PATH_FILTER_SIZE, STATS_SIZE};
 use standin::*;
 use userclient_test::backend::{Backend, Call};
+use userclient_test::registry::ServiceProperties;
 
 const STATS: usize = STATS_SIZE;
 
@@ -494,4 +495,68 @@ fn sleeping_kernel_time_is_faster_than_the_host() {
         "10 s of kernel time took {:?}",
         start.elapsed()
     );
+}
+
+/// `IORegistryEntryCreateCFProperties` through the stand-in reads what the simulator backend
+/// reads: the personality's settings and the values computed when read (clients open now), as CF
+/// objects the caller releases (none left live).
+#[test]
+fn the_iokit_backend_reads_the_registry_as_the_simulator_backend() {
+    let _serial = serial();
+    kernel();
+    let iokit = userclient_test::iokit::IoKitBackend::new(BUNDLE_ID);
+    let sim = userclient_test::sim::SimBackend::boot().unwrap();
+    let live = iokitlib_sim::cf::live_objects();
+    let (ip, sp) = (
+        iokit.service_properties().unwrap(),
+        sim.service_properties().unwrap(),
+    );
+    assert_eq!(
+        iokitlib_sim::cf::live_objects(),
+        live,
+        "every CF object released"
+    );
+    assert_eq!(ip.settings(), sp.settings());
+    assert_eq!(ip.get("IOClass"), sp.get("IOClass"));
+    let keys = |p: &userclient_test::registry::Properties| {
+        let f = p
+            .framework()
+            .unwrap()
+            .0
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect::<Vec<_>>();
+        let d = p
+            .driver()
+            .unwrap()
+            .0
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect::<Vec<_>>();
+        (f, d)
+    };
+    assert_eq!(keys(&ip), keys(&sp));
+    let before = ip.clients_open().unwrap();
+    let (service, conn) = open();
+    assert_eq!(
+        iokit.service_properties().unwrap().clients_open(),
+        Some(before + 1)
+    );
+    // SAFETY: handles from `open`, each released once.
+    unsafe {
+        assert_eq!(IOServiceClose(conn), KERN_SUCCESS);
+        assert_eq!(IOObjectRelease(service), KERN_SUCCESS);
+    }
+    assert_eq!(
+        iokit.service_properties().unwrap().clients_open(),
+        Some(before)
+    );
+
+    // A dead or wrong handle: the routine's code, nothing written.
+    let mut dict: CFMutableDictionaryRef = std::ptr::null_mut();
+    // SAFETY: a valid out pointer; 0x7777 names nothing in this task.
+    let kr =
+        unsafe { IORegistryEntryCreateCFProperties(0x7777, &mut dict, kCFAllocatorDefault, 0) };
+    assert_eq!(kr, MACH_SEND_INVALID_DEST);
+    assert!(dict.is_null());
 }

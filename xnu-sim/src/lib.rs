@@ -42,7 +42,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 pub use kext::{KextSpec, Personality, Property};
-pub use ports::ObjectPort;
+pub use ports::{ObjectPort, RegistryValue};
 
 /// A Mach / OSKext return code (`kern_return_t`).
 pub type KernReturn = i32;

@@ -37,6 +37,16 @@ pub fn api_crate() {
     println!("cargo:rerun-if-changed={}", id.dir.join(identity::FILE).display());
     println!("cargo:rustc-env=RUSTKEXT_SERVICE_CLASS={}", id.service_class());
     println!("cargo:rustc-env=RUSTKEXT_BUNDLE_ID={}", id.bundle_id);
+    // The personality keys of the settings (empty: not read), for clients that read the
+    // configuration back from the service's registry properties.
+    let keys = &id.settings;
+    for (name, key) in [
+        ("MAX_CLIENTS", &keys.max_clients),
+        ("ADMIN_ONLY", &keys.admin_only),
+        ("OBSERVERS_FOR_EVERYONE", &keys.observers_for_everyone),
+    ] {
+        println!("cargo:rustc-env=RUSTKEXT_KEY_{name}={}", key.as_deref().unwrap_or(""));
+    }
 }
 
 /// The build script of a kext's glue crate (`fn main() { rustkext_build::glue_crate() }`):

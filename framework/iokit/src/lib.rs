@@ -19,6 +19,7 @@
 //! xnu `destroyUserReferences`), so keeping it would leak a name, not keep the kext; an open
 //! connection is what keeps it.
 
+pub mod properties;
 pub mod sys;
 
 use macos_kext_sys as k;
@@ -110,6 +111,34 @@ impl Service {
             sys::CFRelease(properties as _);
             sys::CFRelease(name as _);
             kr
+        }
+    }
+}
+
+impl Service {
+    /// The service's properties (`IORegistryEntryCreateCFProperties`): the personality's and
+    /// those the kext computes when read. The kernel's code when it refuses
+    /// (`kIOReturnUnsupported` when the entry cannot serialize them).
+    pub fn properties(&self) -> Result<properties::Properties, IOReturn> {
+        let mut dict: sys::CFMutableDictionaryRef = std::ptr::null_mut();
+        // SAFETY: a live service handle and a valid out pointer; the default allocator, no
+        // options.
+        let kr = unsafe {
+            sys::IORegistryEntryCreateCFProperties(self.0, &mut dict, sys::kCFAllocatorDefault, 0)
+        };
+        if kr != SUCCESS {
+            return Err(kr);
+        }
+        if dict.is_null() {
+            return Err(k::kIOReturnNoMemory);
+        }
+        // SAFETY: `dict` is the dictionary the call created, live until the release below.
+        let value = unsafe { properties::cf_value(dict as *const c_void) };
+        // SAFETY: the one reference the Create call gave us, released once.
+        unsafe { sys::CFRelease(dict as *const c_void) };
+        match value {
+            properties::Value::Dictionary(d) => Ok(d),
+            _ => Err(k::kIOReturnError),
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::gate::Pause;
 use crate::kauth::{FileOpEvent, FileOpListener};
 use crate::kpi;
 use crate::lifecycle::{CloseAction, TerminateAnswer};
+use crate::published::{RegistryValues, RkRegistryValue};
 use crate::settings::{Property, Settings};
 use crate::sync::module_mutex;
 
@@ -265,6 +266,27 @@ pub fn service_release<D: Driver, I: ?Sized>(kext: &'static Kext<D, I>, driver: 
             kext.refused_after_close(),
         );
     }
+}
+
+/// `rk_registry_values`: the values the service publishes in the IORegistry, computed now
+/// ([`Kext::registry_values`]), written to `values[0..]`; how many (at most `capacity`). No driver
+/// pointer: the state is the kext's one `static`, valid whenever the shim can call (an instance of
+/// the service exists, so the code is mapped and the module's mutex allocated), also before start
+/// and after release.
+///
+/// # Safety
+/// `values` is null or points to `capacity` initialized, writable `rk_registry_value`, not aliased
+/// during the call.
+pub unsafe fn registry_values<D: Driver, I: ?Sized>(
+    kext: &'static Kext<D, I>,
+    values: *mut RkRegistryValue,
+    capacity: u32,
+) -> u32 {
+    // SAFETY: the caller's contract (null or `capacity` initialized values, unaliased).
+    let out = unsafe { slice_mut(values, capacity) };
+    let mut published = RegistryValues::new(out);
+    kext.registry_values(&mut published);
+    published.len() as u32
 }
 
 /// `rk_client_open`: admission (see [`crate::lifecycle`]); `kIOReturnBadArgument` for an unknown

@@ -7,7 +7,8 @@ use rustkext_abi::{validate, Call, CallerInfo, Refusal, Serve, Services, Shape, 
 
 use crate::gate::{Gate, Pause};
 use crate::kauth::{FileOpEvent, FileOpListener};
-use crate::lifecycle::Registry;
+use crate::lifecycle::{Phase, Registry};
+use crate::published::{group, RegistryValues, FRAMEWORK_KEYS};
 use crate::settings::{SettingKeys, Settings};
 
 /// When the kext may unload.
@@ -40,6 +41,16 @@ pub trait Driver: Sync + Sized + 'static {
     /// Service stop, after the gate closed and drained and every client was forgotten. Must not
     /// sleep (it runs inside the platform work loop's gate).
     fn stop(&self) {}
+
+    /// The driver's values for the IORegistry (its `Driver` dictionary), computed when the
+    /// registry is read (`ioreg -l`, `IORegistryEntryCreateCFProperties`): add `(static key,
+    /// value)` pairs to `out`. Called on any thread, at any time while an instance of the
+    /// service exists (also before start and after stop: publish the state as it is), never on
+    /// the kauth path and never with the runtime's lock held. Must not block or allocate.
+    /// Default: nothing.
+    fn registry_values(&self, out: &mut RegistryValues<'_>) {
+        let _ = out;
+    }
 }
 
 /// What the framework needs of a kext's identity at run time (the rest is the shim's and the
@@ -145,6 +156,27 @@ impl<D: Driver, I: ?Sized> Kext<D, I> {
     /// Callbacks in flight now.
     pub fn in_flight(&self) -> u32 {
         self.gate.in_flight()
+    }
+
+    /// What the IORegistry shows, computed now: the runtime's values (the `Framework` group:
+    /// [`published::key`](crate::published::key)), then the driver's (`Driver`). The registry's
+    /// part is read under its lock, released before the gate's counters and the driver are read.
+    pub fn registry_values(&self, out: &mut RegistryValues<'_>) {
+        let status = self.registry.status();
+        // In the order of `published::FRAMEWORK_KEYS`.
+        let values = [
+            u64::from(status.phase == Phase::Running),
+            u64::from(status.open_clients),
+            u64::from(status.max_clients),
+            u64::from(status.unload_pending),
+            u64::from(self.gate.in_flight()),
+            self.gate.peak_in_flight(),
+            self.gate.refused(),
+        ];
+        out.group(group::FRAMEWORK);
+        out.put_all(&FRAMEWORK_KEYS, &values);
+        out.group(group::DRIVER);
+        self.driver.registry_values(out);
     }
 
     /// An external method from a safe caller (slices; the C ABI forms them from the pointers it

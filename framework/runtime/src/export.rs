@@ -149,6 +149,15 @@ macro_rules! __c_abi {
             $crate::c_abi::service_release(&KEXT, driver)
         }
 
+        /// `rk_registry_values`.
+        /// # Safety
+        /// `values` is null or points to `capacity` initialized, writable `rk_registry_value`.
+        #[export_name = concat!(env!("RUSTKEXT_SYMBOL_PREFIX"), "rk_registry_values")]
+        pub unsafe extern "C" fn rk_registry_values(values: *mut $crate::published::RkRegistryValue, capacity: u32) -> u32 {
+            // SAFETY: forwarded from this function's contract.
+            unsafe { $crate::c_abi::registry_values(&KEXT, values, capacity) }
+        }
+
         /// `rk_client_open`.
         /// # Safety
         /// `client_id` is null or points to a writable `uint32_t`.

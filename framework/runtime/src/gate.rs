@@ -44,8 +44,8 @@
 //! time, and every `SAMPLE_PERIOD` entries in steady state). A sample reads the shards one after
 //! another, so callbacks entering or leaving during those reads can make it off by that many.
 
-use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use crate::sharded::ShardIndex;
+use crate::sync::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 /// Number of shards of the production gate.
 pub const DEFAULT_SHARDS: usize = 16;
@@ -216,9 +216,10 @@ impl<C: ShardData, const N: usize> Gate<C, N> {
         Some(Guard { shard, index })
     }
 
-    /// Callbacks in flight now (admitted and not yet exited, plus refused ones backing out).
+    /// Callbacks in flight now (admitted and not yet exited, plus refused ones backing out). A
+    /// count, not synchronization: [`drain`](Self::drain) is what waits for callbacks.
     pub fn in_flight(&self) -> u32 {
-        self.sum_in_flight(Ordering::Acquire)
+        self.sum_in_flight()
     }
 
     /// The in-flight count as `drain` needs it: an `AcqRel` RMW on every shard word (module docs).
@@ -250,7 +251,8 @@ impl<C: ShardData, const N: usize> Gate<C, N> {
     }
 
     /// The peak number of callbacks in flight since the last reset (module docs say exactly what
-    /// it measures).
+    /// it measures). One copy for `GetStats` and the IORegistry.
+    #[inline(never)]
     pub fn peak_in_flight(&self) -> u64 {
         let shard_peak = self
             .shards
@@ -300,17 +302,16 @@ impl<C: ShardData, const N: usize> Gate<C, N> {
 
     #[cold]
     fn sample(&self) {
-        let total = u64::from(self.sum_in_flight(Ordering::Relaxed));
+        let total = u64::from(self.sum_in_flight());
         if total > self.sampled_peak.0.load(Ordering::Relaxed) {
             self.sampled_peak.0.fetch_max(total, Ordering::Relaxed);
         }
     }
 
-    fn sum_in_flight(&self, order: Ordering) -> u32 {
-        let sum = self
-            .shards
-            .iter()
-            .fold(0u64, |sum, s| sum.saturating_add(s.in_flight(order)));
+    /// One copy for the sample and [`in_flight`](Self::in_flight) (kernel text is budgeted).
+    #[inline(never)]
+    fn sum_in_flight(&self) -> u32 {
+        let sum = self.shards.iter().fold(0u64, |sum, s| sum.saturating_add(s.in_flight(Ordering::Relaxed)));
         u32::try_from(sum).unwrap_or(u32::MAX)
     }
 }

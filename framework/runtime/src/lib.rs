@@ -12,6 +12,7 @@
 //!   [`Sharded`]: per-shard data for listeners;
 //! - [`sync`]: atomics and the kernel mutex ([`sync::Lock`]), loom-aware;
 //! - [`driver`]: the [`Driver`] trait and [`Kext`], one kext's state;
+//! - [`published`]: the values a kext shows in the IORegistry, computed when it is read;
 //! - `c_abi` (feature `exports`): the generic C ABI of the one shim (`shim-cpp/rustkext.h`),
 //!   instantiated per kext by [`export!`] under the kext's symbol prefix.
 //!
@@ -38,6 +39,7 @@ mod export;
 pub mod gate;
 pub mod kauth;
 pub mod lifecycle;
+pub mod published;
 pub mod settings;
 mod sharded;
 pub mod sync;
@@ -55,6 +57,7 @@ pub use driver::{Driver, Kext, KextConfig, StartError, UnloadPolicy};
 pub use export::Identity;
 pub use gate::ShardData;
 pub use kauth::{FileOp, FileOpEvent, FileOpListener, KPath};
+pub use published::RegistryValues;
 pub use settings::{SettingKeys, Settings};
 pub use sharded::{ShardIndex, Sharded};
 

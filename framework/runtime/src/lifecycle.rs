@@ -148,6 +148,19 @@ impl Snapshot {
     }
 }
 
+/// The registry's state as the IORegistry shows it ([`Registry::status`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// Life phase.
+    pub phase: Phase,
+    /// Clients open.
+    pub open_clients: u32,
+    /// The `max-clients` setting in force.
+    pub max_clients: u32,
+    /// A refused unload request is remembered.
+    pub unload_pending: bool,
+}
+
 /// The client table and unload state.
 pub struct Registry {
     state: Lock<Snapshot>,
@@ -277,6 +290,16 @@ impl Registry {
     pub fn client(&self, id: u32) -> Option<ClientSnapshot> {
         self.state
             .with(|s| s.slot_of(id).and_then(|index| s.info(index)))
+    }
+
+    /// What the IORegistry shows of it (read under the lock, without copying the table).
+    pub fn status(&self) -> Status {
+        self.state.with(|s| Status {
+            phase: s.phase,
+            open_clients: s.open_clients,
+            max_clients: s.config.max_clients,
+            unload_pending: s.unload_pending,
+        })
     }
 
     /// A copy of the whole state (diagnostics and tests).

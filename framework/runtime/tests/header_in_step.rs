@@ -12,6 +12,7 @@ const HEADER: &str = include_str!("../../../shim-cpp/rustkext.h");
 const EXPORT_RS: &str = include_str!("../src/export.rs");
 const C_ABI_RS: &str = include_str!("../src/c_abi.rs");
 const TABLE_RS: &str = include_str!("../../abi/src/table.rs");
+const PUBLISHED_RS: &str = include_str!("../src/published.rs");
 
 // `rk_ioreturn` is `int32_t` in C; make sure the Rust `IOReturn` is `i32` (fails to compile if not).
 const _: fn(rustkext::abi::IOReturn) -> i32 = |code| code;
@@ -26,6 +27,8 @@ const TYPE_NAMES: &[(&str, &str)] = &[
     ("rk_close_action", "RkCloseAction"),
     ("rk_method_shape", "Shape"),
     ("rk_method_args", "RkMethodArgs"),
+    ("rk_registry_kind", "RkRegistryKind"),
+    ("rk_registry_value", "RkRegistryValue"),
 ];
 
 /// The exported functions: the body of `__c_abi!` between its markers, `$crate` as `crate`.
@@ -458,11 +461,11 @@ fn compare(header: &str, rust_sources: &[&str]) -> Vec<String> {
 
 // ---------------------------------------------------------------- tests
 
-fn rust_sources() -> [String; 3] {
-    [exported_functions(EXPORT_RS).unwrap(), C_ABI_RS.to_string(), TABLE_RS.to_string()]
+fn rust_sources() -> [String; 4] {
+    [exported_functions(EXPORT_RS).unwrap(), C_ABI_RS.to_string(), TABLE_RS.to_string(), PUBLISHED_RS.to_string()]
 }
 
-fn compare_with(header: &str, sources: &[String; 3]) -> Vec<String> {
+fn compare_with(header: &str, sources: &[String; 4]) -> Vec<String> {
     let refs: Vec<&str> = sources.iter().map(String::as_str).collect();
     compare(header, &refs)
 }
@@ -477,19 +480,24 @@ fn header_and_rust_agree() {
 fn the_parsers_see_the_whole_abi() {
     let c = parse_header(HEADER).unwrap();
     let sources = rust_sources();
-    let rust = parse_rust(&[&sources[0], &sources[1], &sources[2]]).unwrap();
-    assert_eq!(c.functions.len(), 14, "{:?}", c.functions.keys());
+    let rust = parse_rust(&[&sources[0], &sources[1], &sources[2], &sources[3]]).unwrap();
+    assert_eq!(c.functions.len(), 15, "{:?}", c.functions.keys());
     assert!(c.imports.is_empty(), "Rust calls nothing of the shim");
     assert!(rust.imports.is_empty(), "Rust declares nothing of the shim");
-    assert_eq!(c.structs.len(), 3);
-    assert_eq!(c.enums.len(), 3);
+    assert_eq!(c.structs.len(), 4);
+    assert_eq!(c.enums.len(), 4);
     assert_eq!(
         c.functions["rk_client_open"],
         (vec!["*mut RkDriver".into(), "u32".into(), "bool".into(), "*mut u32".into()], "IOReturn".into())
     );
     assert_eq!(c.functions["rk_personality_key"], (vec!["u32".into()], "*const c_char".into()));
     assert_eq!(c.structs["RkMethodArgs"][7], ("struct_input".into(), "*const c_void".into()));
-    assert_eq!(rust.functions.len(), 14);
+    assert_eq!(
+        c.functions["rk_registry_values"],
+        (vec!["*mut RkRegistryValue".into(), "u32".into()], "u32".into())
+    );
+    assert_eq!(c.structs["RkRegistryValue"][0], ("key".into(), "*const c_char".into()));
+    assert_eq!(rust.functions.len(), 15);
 }
 
 /// The comparator must fail on each kind of drift; otherwise the test above proves nothing.
@@ -528,6 +536,12 @@ fn the_comparator_catches_deliberate_mismatches() {
         ("RK_CLOSE_TERMINATE_SERVICE = 1", "RK_CLOSE_TERMINATE_SERVICE = 2"),
         ("RK_CLOSE_NOTHING = 0", "RK_CLOSE_IGNORE = 0"),
         ("typedef int32_t rk_ioreturn;", "typedef uint32_t rk_ioreturn;"),
+        ("RK_REGISTRY_BOOL = 2", "RK_REGISTRY_BOOL = 3"),
+        ("    const char *key; /* NUL", "    char *key; /* NUL"),
+        (
+            "rk_registry_values(rk_registry_value *values, uint32_t capacity)",
+            "rk_registry_values(const rk_registry_value *values, uint32_t capacity)",
+        ),
         // Each declaration names its own symbol.
         ("RK_SYMBOL(rk_kauth_scopes)", "RK_SYMBOL(rk_module_start)"),
         ("uint32_t rk_kauth_scopes(void) RK_SYMBOL(rk_kauth_scopes);", "uint32_t rk_kauth_scopes(void);"),
@@ -563,7 +577,7 @@ fn the_comparator_catches_deliberate_mismatches() {
     for (from, to) in export_edits {
         assert!(EXPORT_RS.contains(from), "edit no longer applies: {from}");
         let broken = EXPORT_RS.replacen(from, to, 1);
-        let sources = [exported_functions(&broken).unwrap(), C_ABI_RS.to_string(), TABLE_RS.to_string()];
+        let sources = [exported_functions(&broken).unwrap(), C_ABI_RS.to_string(), TABLE_RS.to_string(), PUBLISHED_RS.to_string()];
         assert!(!compare_with(HEADER, &sources).is_empty(), "not caught: {from} -> {to}");
     }
     let c_abi_edits: &[(&str, &str)] = &[
@@ -574,7 +588,7 @@ fn the_comparator_catches_deliberate_mismatches() {
     for (from, to) in c_abi_edits {
         assert!(C_ABI_RS.contains(from), "edit no longer applies: {from}");
         let broken = C_ABI_RS.replacen(from, to, 1);
-        let sources = [exported_functions(EXPORT_RS).unwrap(), broken, TABLE_RS.to_string()];
+        let sources = [exported_functions(EXPORT_RS).unwrap(), broken, TABLE_RS.to_string(), PUBLISHED_RS.to_string()];
         assert!(!compare_with(HEADER, &sources).is_empty(), "not caught: {from} -> {to}");
     }
     let swapped = TABLE_RS.replacen(
@@ -583,6 +597,19 @@ fn the_comparator_catches_deliberate_mismatches() {
         1,
     );
     assert_ne!(swapped, TABLE_RS, "edit no longer applies");
-    let sources = [exported_functions(EXPORT_RS).unwrap(), C_ABI_RS.to_string(), swapped];
+    let sources = [exported_functions(EXPORT_RS).unwrap(), C_ABI_RS.to_string(), swapped, PUBLISHED_RS.to_string()];
     assert!(!compare_with(HEADER, &sources).is_empty(), "field order not caught");
+    let published_edits: &[(&str, &str)] = &[
+        (
+            "    pub kind: u32,\n    /// Zero.\n    pub reserved: u32,",
+            "    pub reserved: u32,\n    /// Zero.\n    pub kind: u32,",
+        ),
+        ("    Bool = 2,\n}", "    Bool = 4,\n}"),
+    ];
+    for (from, to) in published_edits {
+        assert!(PUBLISHED_RS.contains(from), "edit no longer applies: {from}");
+        let broken = PUBLISHED_RS.replacen(from, to, 1);
+        let sources = [exported_functions(EXPORT_RS).unwrap(), C_ABI_RS.to_string(), TABLE_RS.to_string(), broken];
+        assert!(!compare_with(HEADER, &sources).is_empty(), "not caught: {from} -> {to}");
+    }
 }

@@ -27,6 +27,29 @@ pub const EVENT_SLOTS: usize = 9;
 /// Index in [`Stats::events`] for actions outside `KAUTH_FILEOP_OPEN..=KAUTH_FILEOP_WILL_RENAME`.
 pub const EVENT_SLOT_OTHER: usize = 8;
 
+/// The personality keys of the framework's settings, by setting index (`max-clients`,
+/// `admin-only`, `observers-for-everyone`, as `rustkext::SettingKeys::get` numbers them): the
+/// `[settings]` of `kext/rustkext.toml`, through the build script; empty for a setting the kext
+/// does not read. A client reads them back from the service's registry properties.
+pub const SETTING_KEYS: [&str; 3] =
+    [env!("RUSTKEXT_KEY_MAX_CLIENTS"), env!("RUSTKEXT_KEY_ADMIN_ONLY"), env!("RUSTKEXT_KEY_OBSERVERS_FOR_EVERYONE")];
+
+/// The IORegistry keys of the monitor's event counters, by [`Stats::events`] slot (the service's
+/// `Driver` dictionary, next to [`FILTER_MATCHED_KEY`]): what `ioreg -l` shows and clients read.
+pub const EVENT_KEYS: [&core::ffi::CStr; EVENT_SLOTS] = [
+    c"FileopOpen",
+    c"FileopClose",
+    c"FileopRename",
+    c"FileopExchange",
+    c"FileopLink",
+    c"FileopExec",
+    c"FileopDelete",
+    c"FileopWillRename",
+    c"FileopOther",
+];
+/// The IORegistry key of [`Stats::filter_matched`] (the `Driver` dictionary).
+pub const FILTER_MATCHED_KEY: &core::ffi::CStr = c"FilterMatched";
+
 /// Statistics returned by `GetStats`. Fixed size (104 bytes), versioned, no padding.
 ///
 /// `events[i]` counts FILEOP action `i + 1` for `i < 8` (open, close, rename, exchange, link, exec,

@@ -24,10 +24,10 @@ pub mod filter;
 
 use rustkext::sync::{AtomicU64, Ordering};
 use rustkext::{Admin, Anyone, Caller, Driver, FileOpEvent, FileOpListener, Observer, PathPrefix, Refusal};
-use rustkext::{ShardData, Sharded, Settings, StartError};
+use rustkext::{RegistryValues, Settings, ShardData, Sharded, StartError};
 use rustkext_monitor_api::{
-    Monitor, Stats, ABI_VERSION, EVENT_SLOTS, EVENT_SLOT_OTHER, FILEOP_ACTION_FIRST, PATH_FILTER_SIZE, STATS_SIZE,
-    STATS_VERSION,
+    Monitor, Stats, ABI_VERSION, EVENT_KEYS, EVENT_SLOTS, EVENT_SLOT_OTHER, FILEOP_ACTION_FIRST, FILTER_MATCHED_KEY,
+    PATH_FILTER_SIZE, STATS_SIZE, STATS_VERSION,
 };
 
 use filter::{PathFilter, Verdict};
@@ -104,7 +104,9 @@ impl MonitorDriver {
         &self.filter
     }
 
-    /// The statistics without the gate's peak (which the framework keeps).
+    /// The statistics without the gate's peak (which the framework keeps). One copy for
+    /// `GetStats` and the IORegistry (kernel text is budgeted).
+    #[inline(never)]
     pub fn counts(&self) -> Stats {
         let mut stats = Stats { version: STATS_VERSION, size: STATS_SIZE as u32, ..Stats::default() };
         self.counters.iter().for_each(|c| c.add_to(&mut stats));
@@ -126,6 +128,13 @@ impl Default for MonitorDriver {
 }
 
 impl Driver for MonitorDriver {
+
+    /// The event counters by action and `FilterMatched`, summed now (as `GetStats` sums them).
+    fn registry_values(&self, out: &mut RegistryValues<'_>) {
+        let stats = self.counts();
+        out.numbers(&EVENT_KEYS, &stats.events);
+        out.number(FILTER_MATCHED_KEY, stats.filter_matched);
+    }
     /// A new start counts from zero, without a filter.
     fn start(&self, _settings: &Settings) -> Result<(), StartError> {
         self.reset_counters();
@@ -218,6 +227,37 @@ mod tests {
         fire(&m, 0, 7, None, None);
         assert_eq!(m.counts().filter_matched, 2);
     }
+    #[test]
+    fn registry_values_are_the_counters_by_action_and_the_matches() {
+        use rustkext::published::RkRegistryValue;
+        let m = MonitorDriver::new();
+        assert!(m.filter().set(b"/w"));
+        let hit = CString::new("/w/x").unwrap();
+        fire(&m, 0, 1, Some(&hit), None);
+        fire(&m, 4, 1, None, None);
+        fire(&m, 9, 7, None, None);
+        fire(&m, 2, 42, None, None);
+        let mut slots = [RkRegistryValue::EMPTY; 16];
+        let mut out = RegistryValues::new(&mut slots);
+        m.registry_values(&mut out);
+        let got: std::vec::Vec<(&core::ffi::CStr, u64)> = out.iter().map(|(k, _, v)| (k, v)).collect();
+        assert_eq!(
+            got,
+            [
+                (c"FileopOpen", 2),
+                (c"FileopClose", 0),
+                (c"FileopRename", 0),
+                (c"FileopExchange", 0),
+                (c"FileopLink", 0),
+                (c"FileopExec", 0),
+                (c"FileopDelete", 1),
+                (c"FileopWillRename", 0),
+                (c"FileopOther", 1),
+                (c"FilterMatched", 1),
+            ]
+        );
+    }
+
 
     #[test]
     fn start_forgets_counts_and_the_filter() {

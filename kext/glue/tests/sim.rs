@@ -68,3 +68,42 @@ fn the_generated_adversarial_suite_passes() {
     assert_eq!(k.counter("externalMethod.refused_wrote_outputs"), 0);
     assert!(k.counter("externalMethod.refused") as usize >= report.refused);
 }
+
+/// `IORegistryEntryCreateCFProperties` on the service: the personality's properties, and the
+/// values computed when read (the shim's `serializeProperties`): clients open, the unload
+/// pending, the counters; nothing of it is stored in the table (`getProperty` path).
+#[test]
+fn the_registry_shows_live_values_computed_when_read() {
+    use xnu_sim::RegistryValue::{Bool, Number, String as Str};
+    let k = boot();
+    let class = IDENTITY.service_class;
+    let props = k.registry_properties(class).unwrap();
+    assert_eq!(props.get("IOClass"), Some(&Str(class.into())));
+    let framework = props.get("Framework").expect("the Framework group");
+    assert_eq!(framework.get("Running"), Some(&Bool(true)));
+    assert_eq!(framework.get("ClientsOpen"), Some(&Number(0)));
+    assert_eq!(framework.get("MaxClients"), Some(&Number(64)));
+    assert_eq!(framework.get("UnloadPending"), Some(&Bool(false)));
+    let driver = props.get("Driver").expect("the Driver group");
+    assert_eq!(driver.get("FileopOpen"), Some(&Number(0)));
+
+    let root = MonitorClient::open(connect(&k, &IDENTITY, ROOT).unwrap()).unwrap();
+    let _user = MonitorClient::open(connect(&k, &IDENTITY, USER).unwrap()).unwrap();
+    root.set_path_filter(PathPrefix::new(b"/watched/").unwrap()).unwrap();
+    k.fileop(1, FileopArg::Value(0), FileopArg::Path("/watched/a"), 0, 0);
+    k.fileop(1, FileopArg::Value(0), FileopArg::Path("/elsewhere"), 0, 0);
+    k.fileop(7, FileopArg::Value(0), FileopArg::Path("/watched/b"), 0, 0);
+    assert_ne!(k.unload_bundle(IDENTITY.bundle_id), KIO_RETURN_SUCCESS);
+
+    let props = k.registry_properties(class).unwrap();
+    let framework = props.get("Framework").unwrap();
+    assert_eq!(framework.get("ClientsOpen"), Some(&Number(2)));
+    assert_eq!(framework.get("UnloadPending"), Some(&Bool(true)));
+    let driver = props.get("Driver").unwrap();
+    assert_eq!(driver.get("FileopOpen"), Some(&Number(2)));
+    assert_eq!(driver.get("FileopDelete"), Some(&Number(1)));
+    assert_eq!(driver.get("FilterMatched"), Some(&Number(2)));
+    let stats = root.get_stats().unwrap();
+    assert_eq!((stats.events[0], stats.events[6], stats.filter_matched), (2, 1, 2), "the same counters as GetStats");
+    assert_eq!(k.counter("registry.get_properties"), 2);
+}

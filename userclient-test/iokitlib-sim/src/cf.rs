@@ -33,6 +33,15 @@ pub struct __CFBoolean {
 /// `core_foundation_sys::number::CFBooleanRef`.
 pub type CFBooleanRef = *const __CFBoolean;
 
+/// `core_foundation_sys::base::CFTypeID`.
+pub type CFTypeID = std::ffi::c_ulong;
+/// `core_foundation_sys::base::Boolean`.
+pub type Boolean = u8;
+/// `core_foundation_sys::number::CFNumberType`.
+pub type CFNumberType = u32;
+/// `kCFNumberSInt64Type`.
+pub const kCFNumberSInt64Type: CFNumberType = 4;
+
 /// `core_foundation_sys::dictionary::CFDictionaryKeyCallBacks` (only the `kCFType` ones exist
 /// here).
 #[repr(C)]
@@ -67,6 +76,8 @@ pub enum Object {
     },
     String(String),
     Boolean(bool),
+    /// A CFNumber of 64 bits (what IOCFUnserialize makes of an OSNumber).
+    Number(u64),
     /// Keys and values, each holding a reference.
     Dictionary(Vec<(usize, usize)>),
 }
@@ -254,5 +265,161 @@ pub fn string(address: usize, what: &str) -> Option<String> {
     match get(address, what) {
         Object::String(s) => Some(s),
         _ => None,
+    }
+}
+
+/// A property value as IOKitLib rebuilds it from the kernel's serialization
+/// (`IOCFUnserializeBinary`): a new object with one reference; its address.
+pub fn unserialize(value: &crate::wire::Value) -> usize {
+    use crate::wire::Value;
+    match value {
+        Value::String(s) => create(Object::String(s.clone())),
+        Value::Number(n) => create(Object::Number(*n)),
+        Value::Bool(true) => kCFBooleanTrue as usize,
+        Value::Bool(false) => kCFBooleanFalse as usize,
+        Value::Dictionary(entries) => {
+            // The dictionary takes the one reference of each key and value.
+            let pairs = entries.iter().map(|(k, v)| (create(Object::String(k.clone())), unserialize(v))).collect();
+            create(Object::Dictionary(pairs))
+        }
+    }
+}
+
+// The type ids: any distinct numbers (CoreFoundation's are assigned at run time).
+const TYPE_STRING: CFTypeID = 7;
+const TYPE_BOOLEAN: CFTypeID = 21;
+const TYPE_NUMBER: CFTypeID = 22;
+const TYPE_DICTIONARY: CFTypeID = 18;
+
+/// `CFGetTypeID`.
+///
+/// # Safety
+///
+/// `cf` is a live object of this module (otherwise the process ends).
+pub unsafe extern "C" fn CFGetTypeID(cf: *const c_void) -> CFTypeID {
+    match get(cf as usize, "CFGetTypeID") {
+        Object::String(_) => TYPE_STRING,
+        Object::Boolean(_) => TYPE_BOOLEAN,
+        Object::Number(_) => TYPE_NUMBER,
+        Object::Dictionary(_) | Object::Matching { .. } => TYPE_DICTIONARY,
+    }
+}
+
+/// `CFStringGetTypeID`.
+pub extern "C" fn CFStringGetTypeID() -> CFTypeID {
+    TYPE_STRING
+}
+
+/// `CFBooleanGetTypeID`.
+pub extern "C" fn CFBooleanGetTypeID() -> CFTypeID {
+    TYPE_BOOLEAN
+}
+
+/// `CFNumberGetTypeID`.
+pub extern "C" fn CFNumberGetTypeID() -> CFTypeID {
+    TYPE_NUMBER
+}
+
+/// `CFDictionaryGetTypeID`.
+pub extern "C" fn CFDictionaryGetTypeID() -> CFTypeID {
+    TYPE_DICTIONARY
+}
+
+fn pairs(dict: *const c_void, what: &str) -> Vec<(usize, usize)> {
+    match get(dict as usize, what) {
+        Object::Dictionary(pairs) => pairs,
+        other => fatal(&format!("{what}: {other:?} is not a dictionary the model reads")),
+    }
+}
+
+/// `CFDictionaryGetCount`.
+///
+/// # Safety
+///
+/// `theDict` is a live dictionary of this module (otherwise the process ends).
+pub unsafe extern "C" fn CFDictionaryGetCount(theDict: crate::CFDictionaryRef) -> CFIndex {
+    pairs(theDict as *const c_void, "CFDictionaryGetCount").len() as CFIndex
+}
+
+/// `CFDictionaryGetKeysAndValues`: the keys and values, not retained (valid while the
+/// dictionary is).
+///
+/// # Safety
+///
+/// `theDict` is a live dictionary; `keys` and `values` are NULL or valid for
+/// `CFDictionaryGetCount` writes.
+pub unsafe extern "C" fn CFDictionaryGetKeysAndValues(
+    theDict: crate::CFDictionaryRef,
+    keys: *mut *const c_void,
+    values: *mut *const c_void,
+) {
+    for (i, (k, v)) in pairs(theDict as *const c_void, "CFDictionaryGetKeysAndValues").into_iter().enumerate() {
+        // SAFETY: the caller's contract: room for every pair, or NULL.
+        unsafe {
+            if !keys.is_null() {
+                *keys.add(i) = k as *const c_void;
+            }
+            if !values.is_null() {
+                *values.add(i) = v as *const c_void;
+            }
+        }
+    }
+}
+
+/// `CFStringGetCString`: false when the text and its NUL do not fit (UTF-8 only).
+///
+/// # Safety
+///
+/// `theString` is a live string; `buffer` is valid for `bufferSize` writes.
+pub unsafe extern "C" fn CFStringGetCString(
+    theString: CFStringRef,
+    buffer: *mut c_char,
+    bufferSize: CFIndex,
+    encoding: CFStringEncoding,
+) -> Boolean {
+    if encoding != kCFStringEncodingUTF8 {
+        fatal("CFStringGetCString: only UTF-8 is modelled");
+    }
+    let Some(text) = string(theString as usize, "CFStringGetCString") else {
+        fatal("CFStringGetCString: not a string");
+    };
+    let size = usize::try_from(bufferSize).unwrap_or(0);
+    if buffer.is_null() || text.len() + 1 > size {
+        return 0;
+    }
+    // SAFETY: the caller's contract; text.len() + 1 <= bufferSize.
+    unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr(), buffer as *mut u8, text.len());
+        *buffer.add(text.len()) = 0;
+    }
+    1
+}
+
+/// `CFNumberGetValue` for `kCFNumberSInt64Type`.
+///
+/// # Safety
+///
+/// `number` is a live number; `valuePtr` is valid for an 8-byte write.
+pub unsafe extern "C" fn CFNumberGetValue(number: *const c_void, theType: CFNumberType, valuePtr: *mut c_void) -> bool {
+    if theType != kCFNumberSInt64Type {
+        fatal("CFNumberGetValue: only kCFNumberSInt64Type is modelled");
+    }
+    let Object::Number(n) = get(number as usize, "CFNumberGetValue") else {
+        fatal("CFNumberGetValue: not a number");
+    };
+    // SAFETY: the caller's contract.
+    unsafe { (valuePtr as *mut i64).write_unaligned(n as i64) };
+    true
+}
+
+/// `CFBooleanGetValue`.
+///
+/// # Safety
+///
+/// `boolean` is `kCFBooleanTrue` or `kCFBooleanFalse`.
+pub unsafe extern "C" fn CFBooleanGetValue(boolean: CFBooleanRef) -> bool {
+    match get(boolean as usize, "CFBooleanGetValue") {
+        Object::Boolean(b) => b,
+        other => fatal(&format!("CFBooleanGetValue: {other:?} is not a boolean")),
     }
 }

@@ -38,9 +38,10 @@ use std::ffi::{c_char, c_void, CStr};
 use wire::{FileopArg, MethodRequest, Reply, Request};
 
 pub use cf::{
-    kCFAllocatorDefault, kCFBooleanFalse, kCFBooleanTrue, kCFStringEncodingUTF8,
-    kCFTypeDictionaryKeyCallBacks, kCFTypeDictionaryValueCallBacks, CFDictionaryCreate, CFRelease,
-    CFStringCreateWithCString,
+    kCFAllocatorDefault, kCFBooleanFalse, kCFBooleanTrue, kCFNumberSInt64Type, kCFStringEncodingUTF8,
+    kCFTypeDictionaryKeyCallBacks, kCFTypeDictionaryValueCallBacks, CFBooleanGetTypeID, CFBooleanGetValue,
+    CFDictionaryCreate, CFDictionaryGetCount, CFDictionaryGetKeysAndValues, CFDictionaryGetTypeID, CFGetTypeID,
+    CFNumberGetTypeID, CFNumberGetValue, CFRelease, CFStringCreateWithCString, CFStringGetCString, CFStringGetTypeID,
 };
 pub use client::{attach, ensure_kernel};
 
@@ -267,6 +268,35 @@ pub unsafe extern "C" fn IORegistryEntrySetCFProperties(
         } => result,
         Reply::Open { kr, .. } => kr,
         other => fatal(&format!("SetProperties answered {other:?}")),
+    }
+}
+
+/// `IORegistryEntryCreateCFProperties` (IOKitLib.c): `io_registry_entry_get_properties_bin`,
+/// whose routine is `is_io_registry_entry_get_properties_bin_buf` (the entry's
+/// `serializeProperties`), then the serialization rebuilt as CF objects; the code of the routine
+/// when it fails (`*properties` untouched). Only the default allocator and no options are
+/// modelled.
+///
+/// # Safety
+///
+/// `properties` is valid for a write.
+pub unsafe extern "C" fn IORegistryEntryCreateCFProperties(
+    entry: io_registry_entry_t,
+    properties: *mut CFMutableDictionaryRef,
+    allocator: cf::CFAllocatorRef,
+    options: u32,
+) -> kern_return_t {
+    if properties.is_null() || !allocator.is_null() || options != 0 {
+        fatal("IORegistryEntryCreateCFProperties: a NULL out pointer, an allocator or options are not modelled");
+    }
+    match kernel_call(&Request::GetProperties { entry }) {
+        Reply::Properties { kr: KERN_SUCCESS, properties: Some(value) } => {
+            // SAFETY: the caller's contract.
+            unsafe { *properties = cf::unserialize(&value) as CFMutableDictionaryRef };
+            KERN_SUCCESS
+        }
+        Reply::Properties { kr, properties: None } if kr != KERN_SUCCESS => kr,
+        other => fatal(&format!("GetProperties answered {other:?}")),
     }
 }
 

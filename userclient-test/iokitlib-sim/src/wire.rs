@@ -50,8 +50,65 @@ pub enum Request {
     },
     /// Returns once the kernel's clock has advanced by `ns`.
     SleepKernelTime { ns: u64 },
+    /// `io_registry_entry_get_properties_bin`.
+    GetProperties { entry: u32 },
     /// The simulated machine's state, for tests.
     Status,
+}
+
+/// A property value as the kernel serialized it (string, number, boolean, dictionary).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    String(String),
+    Number(u64),
+    Bool(bool),
+    Dictionary(Vec<(String, Value)>),
+}
+
+impl Value {
+    fn write(&self, w: &mut Writer) {
+        match self {
+            Value::String(s) => {
+                w.u8(0).str(s);
+            }
+            Value::Number(n) => {
+                w.u8(1).u64(*n);
+            }
+            Value::Bool(b) => {
+                w.u8(2).u8(u8::from(*b));
+            }
+            Value::Dictionary(entries) => {
+                w.u8(3).u32(len32(entries.len()));
+                for (k, v) in entries {
+                    w.str(k);
+                    v.write(w);
+                }
+            }
+        }
+    }
+
+    fn read(r: &mut Reader<'_>, depth: u32) -> Result<Value, Malformed> {
+        if depth > 32 {
+            return Err(Malformed("properties nested more than 32 deep".into()));
+        }
+        Ok(match r.u8()? {
+            0 => Value::String(r.string()?),
+            1 => Value::Number(r.u64()?),
+            2 => Value::Bool(r.bool()?),
+            3 => {
+                let n = r.u32()? as usize;
+                if n > r.buf.len() {
+                    return Err(Malformed(format!("{n} properties announced")));
+                }
+                let mut entries = Vec::with_capacity(n);
+                for _ in 0..n {
+                    entries.push((r.string()?, Value::read(r, depth + 1)?));
+                }
+                Value::Dictionary(entries)
+            }
+            kind => return Err(Malformed(format!("unknown property kind {kind}"))),
+        })
+    }
 }
 
 /// `io_connect_method`'s request, as the MIG user stub sends it.
@@ -112,6 +169,9 @@ pub enum Reply {
         stderr: String,
     },
     Status(Status),
+    /// `kr` of `io_registry_entry_get_properties_bin`, and the properties when it is 0 (a
+    /// dictionary).
+    Properties { kr: i32, properties: Option<Value> },
     /// The server could not serve the request (protocol misuse); the text says why.
     Refused {
         why: String,
@@ -357,6 +417,7 @@ impl Request {
                 w.done()
             }
             Request::SleepKernelTime { ns } => Writer::new(16).u64(*ns).done(),
+            Request::GetProperties { entry } => Writer::new(17).u32(*entry).done(),
             Request::Status => Writer::new(40).done(),
         }
     }
@@ -438,6 +499,7 @@ impl Request {
                 Request::SetProperties { entry, keys, euid }
             }
             16 => Request::SleepKernelTime { ns: r.u64()? },
+            17 => Request::GetProperties { entry: r.u32()? },
             40 => Request::Status,
             op => return Err(Malformed(format!("unknown request {op}"))),
         };
@@ -493,6 +555,20 @@ impl Reply {
                     .u32(len32(s.violations.len()));
                 for v in &s.violations {
                     w.str(v);
+                }
+                w.done()
+            }
+            Reply::Properties { kr, properties } => {
+                let mut w = Writer::new(17);
+                w.i32(*kr);
+                match properties {
+                    Some(v) => {
+                        w.u8(1);
+                        v.write(&mut w);
+                    }
+                    None => {
+                        w.u8(0);
+                    }
                 }
                 w.done()
             }
@@ -552,6 +628,10 @@ impl Reply {
                     (0..n).map(|_| r.string()).collect::<Result<_, _>>()?
                 },
             }),
+            17 => Reply::Properties {
+                kr: r.i32()?,
+                properties: if r.bool()? { Some(Value::read(&mut r, 0)?) } else { None },
+            },
             99 => Reply::Refused { why: r.string()? },
             op => return Err(Malformed(format!("unknown reply {op}"))),
         };
@@ -658,6 +738,7 @@ mod tests {
                 euid: 501,
             },
             Request::SleepKernelTime { ns: 10 },
+            Request::GetProperties { entry: 0x1003 },
             Request::Status,
         ];
         for r in requests {
@@ -666,6 +747,14 @@ mod tests {
         let replies = [
             Reply::Task { task: 1 },
             Reply::Done,
+            Reply::Properties { kr: -536870201, properties: None },
+            Reply::Properties {
+                kr: 0,
+                properties: Some(Value::Dictionary(vec![
+                    ("IOClass".into(), Value::String("c".into())),
+                    ("G".into(), Value::Dictionary(vec![("N".into(), Value::Number(u64::MAX)), ("B".into(), Value::Bool(true))])),
+                ])),
+            },
             Reply::Service { kr: -1, name: 2 },
             Reply::Open {
                 kr: 0,

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use userclient_test::backend::User;
 use userclient_test::client::{Client, ClientInfo, Seen};
 use userclient_test::codes::{self, Code};
+use userclient_test::registry::{Properties, ServiceProperties, Value as RegistryValue};
 use userclient_test::report::{Exit, Outcome, Summary};
 use userclient_test::scenarios::{self, Options};
 use userclient_test::stats;
@@ -322,6 +323,32 @@ fn status(env: &Env<'_>) -> Result<Exit, Failure> {
             next = Some(open_next_step(&loaded, r.code));
         }
     }
+    // What the service publishes in the IORegistry (`ioreg -l -c <class>`), computed when read.
+    let registry = match backend.service_properties() {
+        Ok(props) => {
+            let groups: Vec<(&str, Option<&Properties>)> =
+                vec![("framework", props.framework()), ("driver", props.driver())];
+            let mut json_groups = serde_json::Map::new();
+            for (name, group) in groups {
+                let values = group.map(|g| g.0.as_slice()).unwrap_or_default();
+                let line: Vec<String> = values
+                    .iter()
+                    .map(|(k, v)| format!("{k} {}", registry_text(v)))
+                    .collect();
+                text.push_str(&format!("registry {name}: {}\n", line.join(", ")));
+                let map = values
+                    .iter()
+                    .map(|(k, v)| (k.clone(), registry_json(v)))
+                    .collect();
+                json_groups.insert(name.into(), Value::Object(map));
+            }
+            Value::Object(json_groups)
+        }
+        Err(e) => {
+            text.push_str(&format!("registry: {e}\n"));
+            Value::Null
+        }
+    };
     if let Some(n) = &next {
         text.push_str(&format!("next: {n}\n"));
     }
@@ -329,13 +356,33 @@ fn status(env: &Env<'_>) -> Result<Exit, Failure> {
         "status",
         &text,
         json!({ "bundle_id": env.bundle_id, "loaded": loaded.as_ref().ok(),
-                "service": service, "code": code, "next": next }),
+                "service": service, "registry": registry, "code": code, "next": next }),
     );
     Ok(if next.is_none() {
         Exit::Success
     } else {
         Exit::Environment
     })
+}
+
+/// A registry value as `status` prints it.
+fn registry_text(v: &RegistryValue) -> String {
+    match v {
+        RegistryValue::Number(n) => n.to_string(),
+        RegistryValue::Bool(b) => yes_no(*b).to_string(),
+        RegistryValue::String(s) => s.clone(),
+        RegistryValue::Dictionary(_) | RegistryValue::Other => "…".into(),
+    }
+}
+
+/// A registry value in `status --json`.
+fn registry_json(v: &RegistryValue) -> Value {
+    match v {
+        RegistryValue::Number(n) => json!(n),
+        RegistryValue::Bool(b) => json!(b),
+        RegistryValue::String(s) => json!(s),
+        RegistryValue::Dictionary(_) | RegistryValue::Other => Value::Null,
+    }
 }
 
 /// What to do when no client could be opened.

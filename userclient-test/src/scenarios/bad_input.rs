@@ -14,6 +14,7 @@ use rustkext_abi::{Shape, DESCRIBE, DESCRIBE_SHAPE};
 use rustkext_monitor_api::Stats;
 
 pub fn run(ctx: &Ctx<'_>) -> Step {
+    let settings = ctx.require_open()?;
     let client = ctx.open()?;
     // Some activity first, so that a wrongly accepted ResetStats would show as a drop.
     let root = ctx.backend.file_root().map_err(super::Stop::Fail)?;
@@ -24,14 +25,17 @@ pub fn run(ctx: &Ctx<'_>) -> Step {
         FileOp::RemoveDir(root),
     ];
     ctx.backend.file_ops(&ops).map_err(super::Stop::Fail)?;
-    let before = client.get_stats()?;
+    // GetStats, or the registry's counters for a user who may not observe.
+    let before = ctx.counters(&client, &settings)?;
     ensure!(
         before.events.iter().sum::<u64>() > 0,
         "no FILEOP event counted after file activity"
     );
 
     let mut cases = Vec::new();
-    let named = (0u32..).zip(table().iter().map(|e| (e.name, e.shape))).chain([(DESCRIBE, ("Describe", DESCRIBE_SHAPE))]);
+    let named = (0u32..)
+        .zip(table().iter().map(|e| (e.name, e.shape)))
+        .chain([(DESCRIBE, ("Describe", DESCRIBE_SHAPE))]);
     for (selector, (name, exact)) in named {
         for shape in wrong_shapes(exact) {
             cases.push((selector, name.to_string(), shape));
@@ -68,7 +72,7 @@ pub fn run(ctx: &Ctx<'_>) -> Step {
         }
     }
 
-    let after = client.get_stats()?;
+    let after = ctx.counters(&client, &settings)?;
     unchanged(ctx, &before, &after)?;
     let pong = client.ping(7)?;
     ensure!(

@@ -116,5 +116,6 @@ pub fn run(ctx: &Ctx<'_>) -> Step {
 
 /// The SetPathFilter input for `prefix` (refused here as the kernel would: too long, a NUL).
 fn filter(prefix: &str) -> Result<PathPrefix<{ rustkext_monitor_api::PATH_FILTER_SIZE }>, Stop> {
-    PathPrefix::new(prefix.as_bytes()).map_err(|_| Stop::Fail(format!("path prefix {prefix:?} does not fit the filter")))
+    PathPrefix::new(prefix.as_bytes())
+        .map_err(|_| Stop::Fail(format!("path prefix {prefix:?} does not fit the filter")))
 }

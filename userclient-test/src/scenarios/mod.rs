@@ -11,7 +11,15 @@ mod unload;
 
 use crate::backend::{Backend, User};
 use crate::client::{Client, Refused, Seen};
+use crate::registry::{Properties, ServiceProperties};
 use crate::report::{CodeCount, Outcome, Verdict};
+use rustkext::lifecycle::ADMIN_RESERVED_CLIENTS;
+use rustkext::published::key;
+use rustkext::settings::Settings;
+use rustkext_abi::Privilege;
+use rustkext_monitor_api::{
+    Stats, EVENT_KEYS, FILTER_MATCHED_KEY, SETTING_KEYS, STATS_SIZE, STATS_VERSION,
+};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -129,6 +137,94 @@ impl<'a> Ctx<'a> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(name, value);
+    }
+
+    /// The service's registry properties (`IORegistryEntryCreateCFProperties`; its success is
+    /// tallied with the other answers of the kernel).
+    pub fn properties(&self) -> Step<Properties> {
+        let props = self.backend.service_properties().map_err(Stop::Fail)?;
+        self.seen.note(crate::codes::kIOReturnSuccess);
+        Ok(props)
+    }
+
+    /// The settings the service runs with, read from its registry properties (the
+    /// personality's, by the kext's own rules): what each scenario's promises depend on.
+    pub fn settings(&self) -> Step<Settings> {
+        let props = self.properties()?;
+        props
+            .settings()
+            .map_err(|why| Stop::Fail(format!("the service's configuration: {why}")))
+    }
+
+    /// Clients open now, everyone's, as the service publishes it in the registry.
+    pub fn clients_open(&self) -> Step<u64> {
+        let props = self.properties()?;
+        props.clients_open().ok_or_else(|| {
+            Stop::Fail("the service publishes no ClientsOpen in the registry".into())
+        })
+    }
+
+    /// How many clients, everyone's, the table admits while the current user opens one:
+    /// `max-clients`, and the administrators' reserve beyond it for an administrator.
+    pub fn room(&self, settings: &Settings) -> u64 {
+        let reserve = if self.backend.is_admin() {
+            ADMIN_RESERVED_CLIENTS
+        } else {
+            0
+        };
+        u64::from(settings.max_clients) + u64::from(reserve)
+    }
+
+    /// The settings, or a skip when they refuse the current user every open (`admin-only` and
+    /// not an administrator; the `privilege` scenario checks that refusal).
+    pub fn require_open(&self) -> Step<Settings> {
+        let settings = self.settings()?;
+        if settings.admin_only_open && !self.backend.is_admin() {
+            return Err(Stop::Skip(format!(
+                "{} is set: only an administrator may open (run it with sudo)",
+                SETTING_KEYS[1]
+            )));
+        }
+        Ok(settings)
+    }
+
+    /// Whether the current user may call `Observer` methods (GetStats) under `settings`.
+    pub fn may_observe(&self, settings: &Settings) -> bool {
+        Privilege::Observer.allows(self.backend.is_admin(), settings.observers_for_everyone)
+    }
+
+    /// The monitor's counters as the current user can read them: `GetStats` on `client` when
+    /// the configuration lets it observe, else the same counters from the registry (the
+    /// `Driver` and `Framework` groups, which anyone can read), as a [`Stats`].
+    pub fn counters(&self, client: &Client<'_>, settings: &Settings) -> Step<Stats> {
+        if self.may_observe(settings) {
+            return Ok(client.get_stats()?);
+        }
+        let props = self.properties()?;
+        let missing =
+            |what: &str| Stop::Fail(format!("the service publishes no {what} in the registry"));
+        let driver = props.driver().ok_or_else(|| missing("Driver group"))?;
+        let mut stats = Stats {
+            version: STATS_VERSION,
+            size: STATS_SIZE as u32,
+            ..Stats::default()
+        };
+        for (slot, key) in stats.events.iter_mut().zip(EVENT_KEYS) {
+            let key = key.to_str().map_err(|_| missing("UTF-8 key"))?;
+            *slot = driver.number(key).ok_or_else(|| missing(key))?;
+        }
+        let matched = FILTER_MATCHED_KEY
+            .to_str()
+            .map_err(|_| missing("UTF-8 key"))?;
+        stats.filter_matched = driver.number(matched).ok_or_else(|| missing(matched))?;
+        let peak = key::PEAK_CALLBACKS_IN_FLIGHT
+            .to_str()
+            .map_err(|_| missing("UTF-8 key"))?;
+        stats.peak_in_flight = props
+            .framework()
+            .and_then(|f| f.number(peak))
+            .ok_or_else(|| missing(peak))?;
+        Ok(stats)
     }
 
     /// Skips the scenario unless the current user is an administrator.

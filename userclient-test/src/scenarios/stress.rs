@@ -28,7 +28,11 @@ fn hammer(client: &Client<'_>, thread: u64, calls: u32) -> ThreadResult {
             Err(r) => wrong = wrong.or(Some(r.to_string())),
         }
     }
-    ThreadResult { latencies, wrong, finished: Instant::now() }
+    ThreadResult {
+        latencies,
+        wrong,
+        finished: Instant::now(),
+    }
 }
 
 /// The `q`-quantile of sorted latencies, in microseconds.
@@ -41,10 +45,19 @@ fn quantile_us(sorted: &[Duration], q: f64) -> f64 {
 }
 
 pub fn run(ctx: &Ctx<'_>) -> Step {
-    let (n, m) = (ctx.opts.clients, ctx.opts.calls);
+    let (asked, m) = (ctx.opts.clients, ctx.opts.calls);
     ensure!(
-        n > 0 && m > 0,
+        asked > 0 && m > 0,
         "stress needs at least one client and one call"
+    );
+    // As many clients as asked, or as the configuration leaves room for.
+    let settings = ctx.require_open()?;
+    let free = ctx.room(&settings).saturating_sub(ctx.clients_open()?);
+    let n = u32::try_from(free).unwrap_or(u32::MAX).min(asked);
+    ensure!(
+        n > 0,
+        "no room for a client: the table admits {} and is full",
+        ctx.room(&settings)
     );
     let seens: Vec<Seen> = (0..n).map(|_| Seen::default()).collect();
     let mut clients = Vec::new();
@@ -98,5 +111,10 @@ pub fn run(ctx: &Ctx<'_>) -> Step {
     ctx.metric("calls_per_second", per_second);
     ctx.metric("p50_us", p50);
     ctx.metric("p99_us", p99);
-    Ok(format!("{n} clients x {m} calls: {per_second:.0} calls/s, p50 {p50:.1} us, p99 {p99:.1} us, every answer right"))
+    let capped = if n < asked {
+        format!(" ({asked} asked; the table has room for {n})")
+    } else {
+        String::new()
+    };
+    Ok(format!("{n} clients x {m} calls{capped}: {per_second:.0} calls/s, p50 {p50:.1} us, p99 {p99:.1} us, every answer right"))
 }

@@ -99,7 +99,9 @@ pub fn refused(ctx: &Ctx<'_>) -> Step {
 pub fn autounload(ctx: &Ctx<'_>) -> Step {
     ctx.require_admin()?;
     let last = ctx.open()?;
-    let others = ClientInfo::from(last.get_client_info()?).open_clients.saturating_sub(1);
+    let others = ClientInfo::from(last.get_client_info()?)
+        .open_clients
+        .saturating_sub(1);
     ensure!(
         others == 0,
         "{others} other clients are open; close them (hold-open, other tools) first"

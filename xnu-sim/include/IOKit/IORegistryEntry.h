@@ -7,6 +7,7 @@
 #include <libkern/c++/OSObject.h>
 
 class IORegistryPlane;
+class OSSerialize;
 struct xsim_entry;
 
 class IORegistryEntry : public OSObject {
@@ -25,6 +26,11 @@ public:
     virtual bool setProperty(const char *aKey, bool aBoolean);
     virtual bool setProperty(const char *aKey, unsigned long long aValue, unsigned int aNumberOfBits);
     virtual void removeProperty(const char *aKey);
+    /* A copy of the property table, made under its lock (the caller releases it). */
+    virtual OSDictionary *dictionaryWithProperties(void) const;
+    /* The whole table for a user task (IORegistryEntryCreateCFProperties): a copy made under
+     * the lock, serialized. Subclasses may override it (IORegistryEntry.h says so). */
+    virtual bool serializeProperties(OSSerialize *s) const;
 
     virtual const char *getName(const IORegistryPlane *plane = NULL) const;
     uint64_t getRegistryEntryID(void);

@@ -6,6 +6,7 @@
 #include <libkern/c++/OSDictionary.h>
 #include <libkern/c++/OSIterator.h>
 #include <libkern/c++/OSNumber.h>
+#include <libkern/c++/OSSerialize.h>
 #include <libkern/c++/OSString.h>
 #include <IOKit/IOMemoryDescriptor.h>
 #include <kern/debug.h>
@@ -314,6 +315,101 @@ void OSDictionary::free()
         fImpl = nullptr;
     }
     OSObject::free();
+}
+
+/* ---- OSSerialize: one line per value, "depth<TAB>kind<TAB>key<TAB>value" (keys and strings with
+ * backslash, tab and newline escaped); kinds: s string, n number (bits:value), b boolean (0/1),
+ * d dictionary (its values follow at depth + 1). ---- */
+
+struct xsim_serialize {
+    std::string text;
+    unsigned depth = 0;
+};
+
+OSDefineMetaClassAndStructors(OSSerialize, OSObject)
+
+OSSerialize *OSSerialize::binaryWithCapacity(unsigned int, Editor, void *)
+{
+    OSSerialize *s = new OSSerialize;
+    if (!s->init()) {
+        s->release();
+        return nullptr;
+    }
+    s->fImpl = new xsim_serialize;
+    return s;
+}
+
+const char *OSSerialize::text() const { return fImpl->text.c_str(); }
+unsigned int OSSerialize::getLength() const { return (unsigned int)fImpl->text.size(); }
+
+void OSSerialize::free()
+{
+    delete fImpl;
+    fImpl = nullptr;
+    OSObject::free();
+}
+
+static void serializeEscaped(std::string &out, const char *text)
+{
+    for (const char *c = text; *c; c++) {
+        switch (*c) {
+        case '\\': out += "\\\\"; break;
+        case '\t': out += "\\t"; break;
+        case '\n': out += "\\n"; break;
+        default: out += *c;
+        }
+    }
+}
+
+static void serializeLine(xsim_serialize *s, const char *key, char kind, const std::string &value)
+{
+    s->text += std::to_string(s->depth);
+    s->text += '\t';
+    s->text += kind;
+    s->text += '\t';
+    serializeEscaped(s->text, key);
+    s->text += '\t';
+    s->text += value;
+    s->text += '\n';
+}
+
+bool OSDictionary::serialize(OSSerialize *serializer) const
+{
+    xsim_serialize *s = serializer ? serializer->impl() : nullptr;
+    if (!s) {
+        return false;
+    }
+    for (auto &entry : fImpl->entries) {
+        const char *key = entry.first.c_str();
+        const OSMetaClassBase *value = entry.second;
+        if (auto *dict = OSDynamicCast(OSDictionary, value)) {
+            serializeLine(s, key, 'd', "");
+            s->depth++;
+            bool ok = dict->serialize(serializer);
+            s->depth--;
+            if (!ok) {
+                return false;
+            }
+        } else if (auto *number = OSDynamicCast(OSNumber, value)) {
+            serializeLine(s, key, 'n',
+                          std::to_string(number->numberOfBits()) + ":" +
+                              std::to_string(number->unsigned64BitValue()));
+        } else if (auto *boolean = OSDynamicCast(OSBoolean, value)) {
+            serializeLine(s, key, 'b', boolean->isTrue() ? "1" : "0");
+        } else {
+            /* OSString, and OSObject::serialize's "<class> is not serializable" for the rest. */
+            auto *string = OSDynamicCast(OSString, value);
+            std::string text;
+            if (string) {
+                serializeEscaped(text, string->getCStringNoCopy());
+            } else {
+                serializeEscaped(text, (std::string(value->getMetaClass()->getClassName()) +
+                                        " is not serializable").c_str());
+            }
+            serializeLine(s, key, 's', text);
+        }
+    }
+    return true;
 }
 
 /* ---- IOMemoryDescriptor: the out-of-line struct of an external method ---- */

@@ -23,7 +23,10 @@
  */
 #include <IOKit/IOService.h>
 
+#include <libkern/c++/OSSerialize.h>
+
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -175,4 +178,44 @@ extern "C" int32_t xsim_object_port_open(uint64_t port, uint32_t task, uint32_t 
         return MACH_SEND_INVALID_DEST;
     }
     return xsim_open(task, className, type, connection);
+}
+
+/*
+ * is_io_registry_entry_get_properties_bin_buf on the port's entry (iokit/Kernel/IOUserClient.cpp
+ * xnu-6153.141.1:3610, xnu-7195.141.2:3871, xnu-11417.101.15:3916): OSSerialize::binaryWithCapacity
+ * (kIOReturnNoMemory if it fails), then entry->serializeProperties(s), kIOReturnUnsupported when
+ * that returns false. (11+: an entry with gIOUserServicePropertiesKey or compatibility properties
+ * is serialized from dictionaryWithProperties instead; the model's services have neither.) The
+ * serialization is copied to `buffer` when it fits (with a NUL); *length is its length either way,
+ * so the caller can retry with a larger buffer. A dead port: MACH_SEND_INVALID_DEST.
+ */
+extern "C" int32_t xsim_object_port_get_properties(uint64_t port, char *buffer, size_t capacity,
+                                                   size_t *length)
+{
+    IOService *entry = nullptr;
+    {
+        std::lock_guard<std::mutex> guard(sObjectPortsLock);
+        auto found = sObjectPorts.find(port);
+        if (found == sObjectPorts.end()) {
+            return MACH_SEND_INVALID_DEST;
+        }
+        entry = found->second.object;
+        entry->retain(); /* for the call, as the MIG intran's iokit_lookup_object_port does */
+    }
+    IOReturn result = kIOReturnSuccess;
+    OSSerialize *s = OSSerialize::binaryWithCapacity(4096);
+    if (!s) {
+        result = kIOReturnNoMemory;
+    } else if (!entry->serializeProperties(s)) {
+        result = kIOReturnUnsupported;
+    } else {
+        *length = s->getLength();
+        if (buffer && capacity > s->getLength()) {
+            memcpy(buffer, s->text(), s->getLength() + 1);
+        }
+    }
+    OSSafeReleaseNULL(s);
+    entry->release();
+    xsim_count("registry.get_properties");
+    return result;
 }

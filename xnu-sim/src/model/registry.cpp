@@ -9,6 +9,7 @@
 #include <IOKit/IOUserClient.h>
 #include <libkern/c++/OSBoolean.h>
 #include <libkern/c++/OSNumber.h>
+#include <libkern/c++/OSSerialize.h>
 #include <libkern/c++/OSString.h>
 
 #include <algorithm>
@@ -125,6 +126,33 @@ void IORegistryEntry::removeProperty(const char *aKey)
         std::lock_guard<std::mutex> guard(fEntry->lock);
         fEntry->properties->removeObject(aKey);
     }
+}
+
+/* iokit/Kernel/IORegistryEntry.cpp dictionaryWithProperties (xnu-6153.141.1:561,
+ * xnu-7195.141.2:564, xnu-11417.101.15:571): OSDictionary::withDictionary of the table under
+ * PLOCK. */
+OSDictionary *IORegistryEntry::dictionaryWithProperties(void) const
+{
+    if (!fEntry) {
+        return nullptr;
+    }
+    std::lock_guard<std::mutex> guard(fEntry->lock);
+    return OSDictionary::withDictionary(fEntry->properties, fEntry->properties->getCount());
+}
+
+/* IORegistryEntry::serializeProperties (xnu-6153.141.1:533, xnu-7195.141.2:536,
+ * xnu-11417.101.15:543): copyCollection of the table under PLOCK, unlocked serialize of the copy;
+ * false when the copy fails. IOService's override only calls it (IOService.cpp 6153:5037,
+ * 7195:5196, 11417:5856). */
+bool IORegistryEntry::serializeProperties(OSSerialize *s) const
+{
+    OSDictionary *snapshot = dictionaryWithProperties();
+    if (!snapshot) {
+        return false;
+    }
+    bool ok = snapshot->serialize(s);
+    snapshot->release();
+    return ok;
 }
 
 const char *IORegistryEntry::getName(const IORegistryPlane *) const

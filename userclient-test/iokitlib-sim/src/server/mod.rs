@@ -384,6 +384,7 @@ impl Machine<'_> {
             ) => self.service_open(t, service, owning_task, connect_type, euid),
             (Request::ServiceClose { connection }, Some(t)) => self.service_close(t, connection),
             (Request::PortDeallocate { name }, Some(t)) => self.port_deallocate(t, name),
+            (Request::GetProperties { entry }, Some(t)) => self.get_properties(t, entry),
             (Request::SetProperties { entry, keys, euid }, Some(t)) => {
                 self.set_properties(t, entry, keys, euid)
             }
@@ -563,6 +564,27 @@ impl Machine<'_> {
         answer(KERN_SUCCESS, result)
     }
 
+    /// io_registry_entry_get_properties_bin on the entry's port: the kernel's serialization of
+    /// `serializeProperties` (xnu_sim::Kernel::object_port_properties), as the reply carries it.
+    fn get_properties(&self, task: &Task, entry: u32) -> Reply {
+        let answer = |kr, properties| Reply::Properties { kr, properties };
+        let port = match lock(&task.space).get(entry) {
+            None | Some(Right::Dead { .. }) => return answer(MACH_SEND_INVALID_DEST, None),
+            Some(Right::TaskSelf) => return answer(kIOReturnBadArgument, None),
+            // An io_connect_t is an io_object_t too; the model's connections publish nothing.
+            Some(Right::Connect { .. }) => return answer(kIOReturnBadArgument, None),
+            Some(Right::Object { port, .. }) => port,
+        };
+        match self.kernel.object_port_properties(port) {
+            Ok(value) => answer(KERN_SUCCESS, Some(to_wire(value))),
+            Err(code) if code == MACH_SEND_INVALID_DEST => {
+                lock(&task.space).mark_dead(entry);
+                answer(code, None)
+            }
+            Err(code) => answer(code, None),
+        }
+    }
+
     fn port_deallocate(&self, task: &Task, name: u32) -> Reply {
         let released = lock(&task.space).deallocate(name);
         match released {
@@ -681,5 +703,17 @@ fn as_sim(a: &OwnedArg) -> xnu_sim::FileopArg<'_> {
     match a {
         OwnedArg::Path(p) => xnu_sim::FileopArg::Path(p),
         OwnedArg::Value(v) => xnu_sim::FileopArg::Value(*v),
+    }
+}
+
+/// The kernel's rebuilt properties as the reply carries them.
+fn to_wire(value: xnu_sim::RegistryValue) -> wire::Value {
+    match value {
+        xnu_sim::RegistryValue::String(s) => wire::Value::String(s),
+        xnu_sim::RegistryValue::Number(n) => wire::Value::Number(n),
+        xnu_sim::RegistryValue::Bool(b) => wire::Value::Bool(b),
+        xnu_sim::RegistryValue::Dictionary(entries) => {
+            wire::Value::Dictionary(entries.into_iter().map(|(k, v)| (k, to_wire(v))).collect())
+        }
     }
 }

@@ -5,6 +5,7 @@
 #include <libkern/c++/OSObject.h>
 
 struct xsim_dictionary;
+class OSSerialize;
 
 class OSDictionary : public OSObject {
     OSDeclareDefaultStructors(OSDictionary)
@@ -18,6 +19,8 @@ public:
     OSObject *getObject(const char *aKey) const;
     void removeObject(const char *aKey);
     unsigned int getCount() const;
+    /* OSObject::serialize in xnu: every value, nested dictionaries included. */
+    virtual bool serialize(OSSerialize *s) const;
     void free() APPLE_KEXT_OVERRIDE;
 
 private:
