@@ -218,7 +218,8 @@ fn a_pass_and_a_skip_exit_zero() {
     skip.result = Verdict::Skip;
     let report = Report::new("sim", "id", vec![pass, skip]);
     assert_eq!(report.exit_code(), 0);
-    assert!(report
-        .to_text()
-        .ends_with("1 passed, 0 failed, 1 skipped\n"));
+    assert!(report.to_text().ends_with(
+        "1 passed, 0 failed, 1 skipped\n\
+         note: 1 scenario(s) skipped, not passed; --strict makes skips fail the run\n"
+    ));
 }

@@ -31,6 +31,8 @@ impl Out {
         }
     }
 
+    // Used by the simulator session only.
+    #[cfg_attr(not(feature = "sim"), allow(dead_code))]
     pub fn is_json(&self) -> bool {
         self.json
     }
@@ -61,6 +63,7 @@ impl Out {
     }
 
     /// Text on stdout in text mode only (a session's echo of its commands).
+    #[cfg_attr(not(feature = "sim"), allow(dead_code))]
     pub fn text_only(&self, text: &str) {
         if !self.json {
             self.write_stdout(text);
