@@ -9,7 +9,9 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use rustkext_fuzz_core::sequence::Sequence;
-use rustkext_fuzz_model::input::{ClientRef, CoreOp, FileopSpec, MethodSpec, PersonalitySpec, SelectorSpec, WellFormed};
+use rustkext_fuzz_model::input::{
+    ClientRef, CoreOp, FileopSpec, MethodSpec, PersonalitySpec, SelectorSpec, WellFormed,
+};
 
 #[derive(Arbitrary, Debug)]
 enum Op {
@@ -36,14 +38,22 @@ struct Input {
 fuzz_target!(|input: Input| {
     let mut seq = Sequence::new();
     let mut ops = vec![CoreOp::Start(input.personality)];
-    ops.extend(input.opens.iter().take(8).map(|&admin| CoreOp::Open { admin, oddity: 0, odd_value: 0 }));
+    ops.extend(input.opens.iter().take(8).map(|&admin| CoreOp::Open {
+        admin,
+        oddity: 0,
+        odd_value: 0,
+    }));
     for op in input.ops.iter().take(256) {
         match op {
             Op::Method(m) => ops.push(CoreOp::Method(m.clone())),
             Op::Call(w) => ops.push(CoreOp::Call(w.clone())),
             Op::ShapeFor(s, o) => ops.push(CoreOp::ShapeFor(*s, *o)),
             Op::Fileop(f) => ops.push(CoreOp::Fileop(f.clone())),
-            Op::Open(admin) => ops.push(CoreOp::Open { admin: *admin, oddity: 0, odd_value: 0 }),
+            Op::Open(admin) => ops.push(CoreOp::Open {
+                admin: *admin,
+                oddity: 0,
+                odd_value: 0,
+            }),
             Op::Close(c) => ops.push(CoreOp::Close(*c)),
             Op::Restart(p) => ops.extend([CoreOp::Release, CoreOp::Start(*p)]),
             Op::Terminate => ops.push(CoreOp::Terminate(0)),

@@ -42,14 +42,20 @@ pub fn ensure_booted() {
 pub fn take_log() -> Vec<(String, u64)> {
     KERNEL.with(|k| {
         let k = k.borrow();
-        let Some(k) = k.as_ref() else { return Vec::new() };
+        let Some(k) = k.as_ref() else {
+            return Vec::new();
+        };
         let lines = k.log_lines();
         let new = lines.get(SEEN.get()..).unwrap_or(&[]).to_vec();
         SEEN.set(lines.len());
         new.into_iter()
             .filter_map(|l| l.strip_prefix(PREFIX).map(str::to_string))
             .map(|l| {
-                let value = l.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0);
+                let value = l
+                    .rsplit(' ')
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
                 (l, value)
             })
             .collect()

@@ -55,7 +55,12 @@ impl Bytes {
         match self {
             Bytes::Given(b) => b.clone(),
             Bytes::Run { byte, len } => vec![*byte; usize::from(*len) % 1101],
-            Bytes::Mixed { head, byte, len, tail } => {
+            Bytes::Mixed {
+                head,
+                byte,
+                len,
+                tail,
+            } => {
                 let mut b = head.clone();
                 b.extend(std::iter::repeat_n(*byte, usize::from(*len) % 1101));
                 b.extend_from_slice(tail);
@@ -120,7 +125,11 @@ fn c_string(bytes: &[u8]) -> CString {
 /// Runs one input; an error is a mismatch.
 pub fn run(input: &Input) -> Result<(), String> {
     if imp::MAX_PREFIX_LEN != spec::MAX_PREFIX {
-        return Err(format!("longest prefix {} != {}", imp::MAX_PREFIX_LEN, spec::MAX_PREFIX));
+        return Err(format!(
+            "longest prefix {} != {}",
+            imp::MAX_PREFIX_LEN,
+            spec::MAX_PREFIX
+        ));
     }
     let filter = Filter::new();
     let mut prefix: Vec<u8> = Vec::new();
@@ -131,13 +140,21 @@ pub fn run(input: &Input) -> Result<(), String> {
                 let want = model::settable(&bytes);
                 let got = filter.set(&bytes);
                 if got != want {
-                    return Err(format!("set of {} bytes: driver {got}, model {want}", bytes.len()));
+                    return Err(format!(
+                        "set of {} bytes: driver {got}, model {want}",
+                        bytes.len()
+                    ));
                 }
                 if want {
                     prefix = bytes;
                 }
             }
-            Op::SetStruct { prefix: p, nul, fill, delta } => {
+            Op::SetStruct {
+                prefix: p,
+                nul,
+                fill,
+                delta,
+            } => {
                 let mut bytes = p.resolve(&prefix);
                 if *nul {
                     bytes.push(0);
@@ -148,7 +165,9 @@ pub fn run(input: &Input) -> Result<(), String> {
                 let want = model::prefix_from_struct(&bytes).map(<[u8]>::to_vec);
                 let got = imp::prefix_from_struct(&bytes);
                 if got != want {
-                    return Err(format!("SetPathFilter struct {bytes:?}: driver {got:?}, model {want:?}"));
+                    return Err(format!(
+                        "SetPathFilter struct {bytes:?}: driver {got:?}, model {want:?}"
+                    ));
                 }
                 if let Some(p) = want {
                     if !filter.set(&p) {
@@ -164,7 +183,9 @@ pub fn run(input: &Input) -> Result<(), String> {
                 let bytes = strings.clone().map(|s| s.map(|s| s.into_bytes()));
                 let want = model::verdict(&prefix, &[bytes[0].as_deref(), bytes[1].as_deref()]);
                 if got != want {
-                    return Err(format!("check {bytes:?} against {prefix:?}: driver {got:?}, model {want:?}"));
+                    return Err(format!(
+                        "check {bytes:?} against {prefix:?}: driver {got:?}, model {want:?}"
+                    ));
                 }
             }
             Op::Read => {
@@ -196,7 +217,9 @@ fn race(filter: &Filter, current: &[u8], race: &Race) -> Result<(), String> {
     cycle.insert(0, first);
     // written[0] is in force first; rewrite j (1-based) writes written[j].
     let rewrites = usize::from(race.rewrites) * 2;
-    let written: Vec<&[u8]> = (0..=rewrites).map(|j| &cycle[j % cycle.len()][..]).collect();
+    let written: Vec<&[u8]> = (0..=rewrites)
+        .map(|j| &cycle[j % cycle.len()][..])
+        .collect();
     if !filter.set(written[0]) {
         return Err("a settable prefix was refused".into());
     }
@@ -218,7 +241,9 @@ fn race(filter: &Filter, current: &[u8], race: &Race) -> Result<(), String> {
             let verdict = filter.check([Some(&path), None]);
             let s1 = started.load(SeqCst) as usize;
             let candidates = &written[c0..=s1];
-            let allowed = candidates.iter().any(|p| model::verdict(p, &[Some(path_bytes)]) == verdict)
+            let allowed = candidates
+                .iter()
+                .any(|p| model::verdict(p, &[Some(path_bytes)]) == verdict)
                 || (verdict == Verdict::NoMatch && (s1 - c0) as u64 >= spec::FILTER_READ_ATTEMPTS);
             if !allowed {
                 return Err(format!(

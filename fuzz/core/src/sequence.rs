@@ -6,7 +6,9 @@
 use std::ffi::CString;
 
 use rustkext_fuzz_model::driver::{Model, Output, Personality, Terminate};
-use rustkext_fuzz_model::input::{rare, Arg, BufSpec, CoreOp, FileopSpec, MethodSpec, SelectorSpec};
+use rustkext_fuzz_model::input::{
+    rare, Arg, BufSpec, CoreOp, FileopSpec, MethodSpec, SelectorSpec,
+};
 use rustkext_fuzz_model::spec;
 
 use crate::adapter::c_abi::{self as abi, DriverPtr, MethodArgs};
@@ -35,7 +37,11 @@ impl Sequence {
     /// A driver back in its never-started state, and a fresh model.
     pub fn new() -> Sequence {
         abi::reset();
-        Sequence { model: Model::with_fingerprint(abi::fingerprint()), d: abi::ours(), issued: Vec::new() }
+        Sequence {
+            model: Model::with_fingerprint(abi::fingerprint()),
+            d: abi::ours(),
+            issued: Vec::new(),
+        }
     }
 
     /// The model (for targets that want to look).
@@ -46,11 +52,23 @@ impl Sequence {
     /// Runs one operation and checks it.
     pub fn step(&mut self, op: &CoreOp) -> Result<(), Mismatch> {
         match op {
-            CoreOp::Open { admin, oddity, odd_value } => self.open(*admin, *oddity, *odd_value)?,
+            CoreOp::Open {
+                admin,
+                oddity,
+                odd_value,
+            } => self.open(*admin, *oddity, *odd_value)?,
             CoreOp::Close(c) | CoreOp::Die(c) => {
                 let id = c.resolve(&self.issued);
-                expect_eq!(abi::close(self.d, id), self.model.close(id), "close {id:#x}: terminate the service");
-                expect_eq!(self.model.self_terminations <= 1, true, "self-terminations since start");
+                expect_eq!(
+                    abi::close(self.d, id),
+                    self.model.close(id),
+                    "close {id:#x}: terminate the service"
+                );
+                expect_eq!(
+                    self.model.self_terminations <= 1,
+                    true,
+                    "self-terminations since start"
+                );
             }
             CoreOp::Terminate(oddity) => {
                 let want = self.model.terminate();
@@ -102,9 +120,17 @@ impl Sequence {
         expect_eq!(got.open_clients, m.open_clients(), "open clients");
         expect_eq!(got.unload_pending, m.unload_pending, "unload pending");
         expect_eq!(got.shut_down, m.shut_down, "shut down");
-        expect_eq!(got.refused, m.refused, "callbacks refused by the closed gate");
+        expect_eq!(
+            got.refused,
+            m.refused,
+            "callbacks refused by the closed gate"
+        );
         for &(id, admin) in &m.clients {
-            expect_eq!(abi::client(id), Some(admin), "client {id:#x} open (administrator?)");
+            expect_eq!(
+                abi::client(id),
+                Some(admin),
+                "client {id:#x} open (administrator?)"
+            );
         }
         for &id in &self.issued {
             if m.client(id).is_none() {
@@ -134,9 +160,16 @@ impl Sequence {
             .filter(|(m, _)| abi::is_release_log(m))
             .map(|(_, v)| v)
             .collect();
-        expect_eq!(logged, vec![refused], "release: logged count of refused callbacks");
+        expect_eq!(
+            logged,
+            vec![refused],
+            "release: logged count of refused callbacks"
+        );
         // The gate stays closed after stop: a late callback is refused and counted as such.
-        self.fileop_resolved(spec::action::OPEN, [Arg::Null, Arg::Path(b"/".to_vec()), Arg::Null, Arg::Null])
+        self.fileop_resolved(
+            spec::action::OPEN,
+            [Arg::Null, Arg::Path(b"/".to_vec()), Arg::Null, Arg::Null],
+        )
     }
 
     /// `terminate()` as the shim runs it: on "shut down" close the gate and drain first; unless
@@ -177,7 +210,11 @@ impl Sequence {
         };
         let mut id = 0xdead_beef_u32;
         let got = abi::open(d, connect_type, admin, (!null_out).then_some(&mut id));
-        expect_eq!(foreign, [0x5au8; 64], "open: memory behind a foreign driver pointer");
+        expect_eq!(
+            foreign,
+            [0x5au8; 64],
+            "open: memory behind a foreign driver pointer"
+        );
         match want {
             Err(code) => {
                 expect_eq!(got, code, "open (admin {admin}, type {connect_type})");
@@ -196,7 +233,11 @@ impl Sequence {
         let selector = selector.resolve();
         let row = spec::row(selector);
         if rare(oddity) {
-            expect_eq!(abi::shape_for(selector, None), spec::BAD_ARGUMENT, "shape of {selector} (NULL out)");
+            expect_eq!(
+                abi::shape_for(selector, None),
+                spec::BAD_ARGUMENT,
+                "shape of {selector} (NULL out)"
+            );
             return Ok(());
         }
         let mut out = [7u32; 4];
@@ -222,7 +263,10 @@ impl Sequence {
     fn fileop_resolved(&mut self, action: usize, args: [Arg; 4]) -> Result<(), Mismatch> {
         let strings: Vec<Option<CString>> = args
             .iter()
-            .map(|a| a.path().map(|p| CString::new(p).expect("paths are cut at their NUL")))
+            .map(|a| {
+                a.path()
+                    .map(|p| CString::new(p).expect("paths are cut at their NUL"))
+            })
             .collect();
         let mut raw = [0usize; 4];
         for (i, (arg, s)) in args.iter().zip(&strings).enumerate() {
@@ -235,7 +279,12 @@ impl Sequence {
         // SAFETY: where the action carries a path the argument is NULL or a live CString
         // (FileopSpec::resolve never puts a plain value there).
         unsafe { abi::fileop(self.d, action, raw) };
-        let paths = [args[0].path(), args[1].path(), args[2].path(), args[3].path()];
+        let paths = [
+            args[0].path(),
+            args[1].path(),
+            args[2].path(),
+            args[3].path(),
+        ];
         self.model.fileop(action, paths);
         Ok(())
     }
@@ -289,7 +338,9 @@ impl Sequence {
             reserved,
             scalar_input: pointer(null[0], scalar_in.as_ptr().cast()).cast(),
             struct_input: pointer(null[1], struct_in.as_ptr()).cast(),
-            scalar_output: pointer(null[2], scalar_out.as_mut_ptr().cast()).cast_mut().cast(),
+            scalar_output: pointer(null[2], scalar_out.as_mut_ptr().cast())
+                .cast_mut()
+                .cast(),
             struct_output: pointer(null[3], struct_out.as_mut_ptr()).cast_mut().cast(),
         };
         let before = format!("{args:?}");
@@ -298,35 +349,87 @@ impl Sequence {
         } else {
             let n = (counts[0] as usize).min(scalar_in.len());
             let s = (counts[1] as usize).min(struct_in.len());
-            self.model.method(id, selector, counts, &scalar_in[..n], &struct_in[..s])
+            self.model
+                .method(id, selector, counts, &scalar_in[..n], &struct_in[..s])
         };
-        let args_ptr: *mut MethodArgs = if args_null { std::ptr::null_mut() } else { &mut args };
+        let args_ptr: *mut MethodArgs = if args_null {
+            std::ptr::null_mut()
+        } else {
+            &mut args
+        };
         // SAFETY: the block is live; every non-null buffer holds its count when the model says
         // the call reaches the method; otherwise the driver must refuse it before forming any
         // slice (a driver that does not shows up as an AddressSanitizer report or a mismatch).
         let got = unsafe { abi::external_method(d, id, args_ptr) };
         let what = format!("method {selector} client {id:#x} counts {counts:?}");
-        expect_eq!(foreign, [0x5au8; 64], "{what}: memory behind a foreign driver pointer");
+        expect_eq!(
+            foreign,
+            [0x5au8; 64],
+            "{what}: memory behind a foreign driver pointer"
+        );
         expect_eq!(scalar_in, scalar_in_before, "{what}: scalar input");
         expect_eq!(struct_in, struct_in_before, "{what}: struct input");
         match want {
             Err(code) => {
                 expect_eq!(got, code, "{what}");
-                expect_eq!(format!("{args:?}"), before, "{what}: refused, the argument block");
-                expect_eq!(scalar_out.iter().all(|&v| v == 0xa5a5_a5a5_a5a5_a5a5), true, "{what}: refused, scalar output untouched");
-                expect_eq!(struct_out.iter().all(|&v| v == 0xa5), true, "{what}: refused, struct output untouched");
+                expect_eq!(
+                    format!("{args:?}"),
+                    before,
+                    "{what}: refused, the argument block"
+                );
+                expect_eq!(
+                    scalar_out.iter().all(|&v| v == 0xa5a5_a5a5_a5a5_a5a5),
+                    true,
+                    "{what}: refused, scalar output untouched"
+                );
+                expect_eq!(
+                    struct_out.iter().all(|&v| v == 0xa5),
+                    true,
+                    "{what}: refused, struct output untouched"
+                );
             }
             Ok(out) => {
                 expect_eq!(got, spec::SUCCESS, "{what}");
-                expect_eq!([args.scalar_output_count, args.struct_output_size], out.counts, "{what}: output counts");
-                expect_eq!(&scalar_out[..out.scalars.len()], &out.scalars[..], "{what}: scalar output");
-                expect_eq!(&struct_out[..out.bytes.len()], &out.bytes[..], "{what}: struct output");
+                expect_eq!(
+                    [args.scalar_output_count, args.struct_output_size],
+                    out.counts,
+                    "{what}: output counts"
+                );
+                expect_eq!(
+                    &scalar_out[..out.scalars.len()],
+                    &out.scalars[..],
+                    "{what}: scalar output"
+                );
+                expect_eq!(
+                    &struct_out[..out.bytes.len()],
+                    &out.bytes[..],
+                    "{what}: struct output"
+                );
                 let rest = &scalar_out[out.scalars.len()..];
-                expect_eq!(rest.iter().all(|&v| v == 0xa5a5_a5a5_a5a5_a5a5), true, "{what}: scalar output past the written count");
+                expect_eq!(
+                    rest.iter().all(|&v| v == 0xa5a5_a5a5_a5a5_a5a5),
+                    true,
+                    "{what}: scalar output past the written count"
+                );
                 let rest = &struct_out[out.bytes.len()..];
-                expect_eq!(rest.iter().all(|&v| v == 0xa5), true, "{what}: struct output past the written size");
-                let unchanged = |a: &MethodArgs| (a.selector, a.scalar_input_count, a.struct_input_size, a.reserved);
-                expect_eq!(unchanged(&args), (selector, counts[0], counts[1], reserved), "{what}: argument block inputs");
+                expect_eq!(
+                    rest.iter().all(|&v| v == 0xa5),
+                    true,
+                    "{what}: struct output past the written size"
+                );
+                let unchanged = |a: &MethodArgs| {
+                    (
+                        a.selector,
+                        a.scalar_input_count,
+                        a.struct_input_size,
+                        a.reserved,
+                    )
+                };
+                expect_eq!(
+                    unchanged(&args),
+                    (selector, counts[0], counts[1], reserved),
+                    "{what}: argument block inputs"
+                );
             }
         }
         Ok(())

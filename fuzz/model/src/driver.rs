@@ -156,7 +156,10 @@ impl Default for Model {
 impl Model {
     /// A driver that was never started, whose interface has this fingerprint.
     pub fn with_fingerprint(fingerprint: u64) -> Model {
-        Model { fingerprint, ..Model::new() }
+        Model {
+            fingerprint,
+            ..Model::new()
+        }
     }
 
     /// A driver that was never started.
@@ -226,7 +229,10 @@ impl Model {
 
     /// Whether `id` is open, and if so whether it is an administrator's.
     pub fn client(&self, id: u32) -> Option<bool> {
-        self.clients.iter().find(|(c, _)| *c == id).map(|(_, admin)| *admin)
+        self.clients
+            .iter()
+            .find(|(c, _)| *c == id)
+            .map(|(_, admin)| *admin)
     }
 
     /// Admission (README "Lifecycle"), in the documented order. `Ok` = admitted; the caller
@@ -257,7 +263,9 @@ impl Model {
             return Err("client id 0".into());
         }
         if self.client(id).is_some() {
-            return Err(format!("client id {id:#x} given to a second client while open"));
+            return Err(format!(
+                "client id {id:#x} given to a second client while open"
+            ));
         }
         if !self.issued.insert(id) {
             return Err(format!("client id {id:#x} reused"));
@@ -307,10 +315,9 @@ impl Model {
         self.events[slot] = self.events[slot].wrapping_add(1);
         let carries = spec::path_args(action_number);
         let matched = !self.filter.is_empty()
-            && paths
-                .iter()
-                .zip(carries)
-                .any(|(path, carried)| carried && path.is_some_and(|p| p.starts_with(&self.filter)));
+            && paths.iter().zip(carries).any(|(path, carried)| {
+                carried && path.is_some_and(|p| p.starts_with(&self.filter))
+            });
         if matched {
             self.matched = self.matched.wrapping_add(1);
         }
@@ -332,7 +339,12 @@ impl Model {
     /// The checks before a method runs, in the documented order: the client is open
     /// (`kIOReturnNotOpen`), the selector is in the table, the four counts are exactly the
     /// table's (`kIOReturnBadArgument`), the privilege (`kIOReturnNotPrivileged`).
-    pub fn validate(&self, client_id: u32, selector: u32, counts: [u32; 4]) -> Result<spec::Row, i32> {
+    pub fn validate(
+        &self,
+        client_id: u32,
+        selector: u32,
+        counts: [u32; 4],
+    ) -> Result<spec::Row, i32> {
         let is_admin = self.client(client_id).ok_or(spec::NOT_OPEN)?;
         let row = spec::row(selector).ok_or(spec::BAD_ARGUMENT)?;
         if counts != row.shape {
@@ -367,12 +379,17 @@ impl Model {
             counts: [row.shape[2], row.shape[3]],
         };
         match selector {
-            spec::PING => out.scalars = vec![scalar_in.first().copied().unwrap_or(0).wrapping_add(1)],
+            spec::PING => {
+                out.scalars = vec![scalar_in.first().copied().unwrap_or(0).wrapping_add(1)]
+            }
             spec::GET_VERSION => out.scalars = spec::ABI_VERSION.to_vec(),
             spec::GET_STATS => out.bytes = self.stats_bytes(),
             spec::RESET_STATS => self.reset_stats(),
             spec::SET_PATH_FILTER => {
-                let end = struct_in.iter().position(|&b| b == 0).ok_or(spec::BAD_ARGUMENT)?;
+                let end = struct_in
+                    .iter()
+                    .position(|&b| b == 0)
+                    .ok_or(spec::BAD_ARGUMENT)?;
                 let prefix = &struct_in[..end];
                 if std::str::from_utf8(prefix).is_err() {
                     return Err(spec::BAD_ARGUMENT);

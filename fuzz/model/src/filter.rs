@@ -34,7 +34,10 @@ pub fn settable(prefix: &[u8]) -> bool {
 pub fn verdict(prefix: &[u8], paths: &[Option<&[u8]>]) -> Verdict {
     if prefix.is_empty() {
         Verdict::NoFilter
-    } else if paths.iter().any(|p| p.is_some_and(|p| p.starts_with(prefix))) {
+    } else if paths
+        .iter()
+        .any(|p| p.is_some_and(|p| p.starts_with(prefix)))
+    {
         Verdict::Match
     } else {
         Verdict::NoMatch

@@ -61,17 +61,41 @@ pub const CANCEL_UNLOAD: u32 = 6;
 /// interface's ABI fingerprint and its number of methods.
 pub const DESCRIBE: u32 = 0xFFFF_0000;
 /// `DESCRIBE`'s row.
-pub const DESCRIBE_ROW: Row = Row { shape: [0, 0, 2, 0], who: Who::Anyone };
+pub const DESCRIBE_ROW: Row = Row {
+    shape: [0, 0, 2, 0],
+    who: Who::Anyone,
+};
 
 /// The documented table (docs/user-client-api.md), selector by selector.
 pub const TABLE: [Row; 7] = [
-    Row { shape: [1, 0, 1, 0], who: Who::Anyone },
-    Row { shape: [0, 0, 3, 0], who: Who::Anyone },
-    Row { shape: [0, 0, 0, STATS_SIZE as u32], who: Who::StatsReader },
-    Row { shape: [0, 0, 0, 0], who: Who::Admin },
-    Row { shape: [0, FILTER_STRUCT_SIZE as u32, 0, 0], who: Who::Admin },
-    Row { shape: [0, 0, 3, 0], who: Who::Anyone },
-    Row { shape: [0, 0, 0, 0], who: Who::Admin },
+    Row {
+        shape: [1, 0, 1, 0],
+        who: Who::Anyone,
+    },
+    Row {
+        shape: [0, 0, 3, 0],
+        who: Who::Anyone,
+    },
+    Row {
+        shape: [0, 0, 0, STATS_SIZE as u32],
+        who: Who::StatsReader,
+    },
+    Row {
+        shape: [0, 0, 0, 0],
+        who: Who::Admin,
+    },
+    Row {
+        shape: [0, FILTER_STRUCT_SIZE as u32, 0, 0],
+        who: Who::Admin,
+    },
+    Row {
+        shape: [0, 0, 3, 0],
+        who: Who::Anyone,
+    },
+    Row {
+        shape: [0, 0, 0, 0],
+        who: Who::Admin,
+    },
 ];
 
 /// The row of `selector`, if it is in the table or is `DESCRIBE`.

@@ -7,8 +7,8 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-pub use xnu_sim::{Connection, Flavor, TaskId};
 use rustkext_monitor_kext::IDENTITY;
+pub use xnu_sim::{Connection, Flavor, TaskId};
 use xnu_sim::{Desktop, FileopArg, Kernel, Property};
 
 use rustkext_fuzz_model::driver::{Personality, Prop};
@@ -126,7 +126,10 @@ impl Sim {
 
     /// Live instances of the service and user-client classes.
     pub fn instances(&self) -> (u32, u32) {
-        (self.k.instance_count(SERVICE_CLASS), self.k.instance_count(USER_CLIENT_CLASS))
+        (
+            self.k.instance_count(SERVICE_CLASS),
+            self.k.instance_count(USER_CLIENT_CLASS),
+        )
     }
 
     /// Registered kauth FILEOP listeners.
@@ -197,7 +200,11 @@ impl Sim {
 
     /// Kernel rule violations since boot (taken).
     pub fn take_violations(&self) -> Vec<String> {
-        self.k.take_violations().iter().map(ToString::to_string).collect()
+        self.k
+            .take_violations()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 }
 

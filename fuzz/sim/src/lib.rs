@@ -160,7 +160,11 @@ macro_rules! expect_eq {
 
 /// Runs one input; an error describes the mismatch.
 pub fn run(input: &Input) -> Result<(), String> {
-    let flavor = if input.catalina { Flavor::Catalina } else { Flavor::BigSurAndLater };
+    let flavor = if input.catalina {
+        Flavor::Catalina
+    } else {
+        Flavor::BigSurAndLater
+    };
     let mut w = World {
         sim: Sim::boot(flavor),
         catalina: input.catalina,
@@ -178,7 +182,8 @@ pub fn run(input: &Input) -> Result<(), String> {
     w.check()?;
     for (i, op) in input.ops.iter().take(64).enumerate() {
         w.step(op).map_err(|e| format!("step {i} {op:?}: {e}"))?;
-        w.check().map_err(|e| format!("after step {i} {op:?}: {e}"))?;
+        w.check()
+            .map_err(|e| format!("after step {i} {op:?}: {e}"))?;
     }
     w.finish()
 }
@@ -191,14 +196,26 @@ impl World {
     fn spawn(&mut self, root: bool) {
         let euid = if root { 0 } else { 501 };
         let t = self.sim.spawn(euid);
-        self.tasks.push(Task { t, euid, alive: true });
+        self.tasks.push(Task {
+            t,
+            euid,
+            alive: true,
+        });
     }
 
     /// What the kernel shows must agree with the model: the kext, its service, its listener.
     fn check(&self) -> Result<(), String> {
         expect_eq!(self.sim.loaded(), self.loaded, "kext loaded");
-        expect_eq!(self.sim.services(), u32::from(self.service_running()), "live services");
-        expect_eq!(self.sim.listeners(), u32::from(self.service_running()), "kauth listeners");
+        expect_eq!(
+            self.sim.services(),
+            u32::from(self.service_running()),
+            "live services"
+        );
+        expect_eq!(
+            self.sim.listeners(),
+            u32::from(self.service_running()),
+            "kauth listeners"
+        );
         let violations = self.sim.take_violations();
         expect_eq!(violations, Vec::<String>::new(), "kernel rule violations");
         Ok(())
@@ -232,7 +249,11 @@ impl World {
         if self.m.close(id) {
             // The last client after a refused unload: the service terminates itself (thread
             // call → terminate() → shut down → stop).
-            expect_eq!(self.m.terminate(), Terminate::ShutDown, "self-termination's terminate()");
+            expect_eq!(
+                self.m.terminate(),
+                Terminate::ShutDown,
+                "self-termination's terminate()"
+            );
             self.m.close_gate();
             self.m.release();
         }
@@ -245,7 +266,11 @@ impl World {
 
     fn step(&mut self, op: &Op) -> Result<(), String> {
         match op {
-            Op::Open { task, oddity, odd_value } => {
+            Op::Open {
+                task,
+                oddity,
+                odd_value,
+            } => {
                 let ti = usize::from(*task) % self.tasks.len();
                 let connect_type = if rare(*oddity) { *odd_value } else { 0 };
                 self.open(ti, connect_type)?;
@@ -258,7 +283,11 @@ impl World {
             Op::Close(i) => {
                 if let Some(i) = self.conn(*i) {
                     let live = self.conns[i].live && self.tasks[self.conns[i].task].alive;
-                    let want = if live { spec::SUCCESS } else { spec::MACH_SEND_INVALID_DEST };
+                    let want = if live {
+                        spec::SUCCESS
+                    } else {
+                        spec::MACH_SEND_INVALID_DEST
+                    };
                     expect_eq!(self.sim.close(self.conns[i].c), want, "IOServiceClose");
                     if live {
                         self.conns[i].live = false;
@@ -270,7 +299,11 @@ impl World {
             Op::Deallocate(i) => {
                 if let Some(i) = self.conn(*i) {
                     let live = self.conns[i].live && self.tasks[self.conns[i].task].alive;
-                    expect_eq!(self.sim.deallocate(self.conns[i].c), live, "last send right");
+                    expect_eq!(
+                        self.sim.deallocate(self.conns[i].c),
+                        live,
+                        "last send right"
+                    );
                     if live {
                         self.conns[i].live = false;
                         self.closed(self.conns[i].id)?;
@@ -306,7 +339,11 @@ impl World {
             Op::SetEuid(t, root) => {
                 let ti = usize::from(*t) % self.tasks.len();
                 let euid = if *root { 0 } else { 501 };
-                expect_eq!(self.sim.set_euid(self.tasks[ti].t, euid), self.tasks[ti].alive, "seteuid");
+                expect_eq!(
+                    self.sim.set_euid(self.tasks[ti].t, euid),
+                    self.tasks[ti].alive,
+                    "seteuid"
+                );
                 if self.tasks[ti].alive {
                     self.tasks[ti].euid = euid;
                 }
@@ -335,7 +372,11 @@ impl World {
                     } else {
                         Err(spec::MACH_SEND_INVALID_DEST)
                     };
-                    expect_eq!(self.sim.get_service(self.conns[i].c), want, "IOConnectGetService");
+                    expect_eq!(
+                        self.sim.get_service(self.conns[i].c),
+                        want,
+                        "IOConnectGetService"
+                    );
                 }
             }
         }
@@ -352,25 +393,45 @@ impl World {
         };
         let got = self.sim.open(task.t, connect_type);
         match (want, got) {
-            (Err(code), got) => expect_eq!(got.map(|_| ()), Err(code), "IOServiceOpen (admin {admin}, type {connect_type})"),
+            (Err(code), got) => expect_eq!(
+                got.map(|_| ()),
+                Err(code),
+                "IOServiceOpen (admin {admin}, type {connect_type})"
+            ),
             (Ok(()), got) => {
                 if let Some(code) = self.fail_next_open.take() {
                     // The kernel closes the admitted client itself: nothing changes.
-                    expect_eq!(got.map(|_| ()), Err(code), "IOServiceOpen failed after newUserClient");
+                    expect_eq!(
+                        got.map(|_| ()),
+                        Err(code),
+                        "IOServiceOpen failed after newUserClient"
+                    );
                     self.sim.quiet();
                     return Ok(());
                 }
-                let c = got.map_err(|code| format!("IOServiceOpen (admin {admin}): kernel {code:#x}, model success"))?;
+                let c = got.map_err(|code| {
+                    format!("IOServiceOpen (admin {admin}): kernel {code:#x}, model success")
+                })?;
                 // The id the driver chose, as GetClientInfo tells it.
                 let (scalars, _) = self
                     .sim
                     .call(c, spec::GET_CLIENT_INFO, &[], &[], 3, 0)
                     .map_err(|code| format!("GetClientInfo on a new connection: {code:#x}"))?;
-                let id = u32::try_from(scalars[0]).map_err(|_| format!("client id {:#x}", scalars[0]))?;
+                let id = u32::try_from(scalars[0])
+                    .map_err(|_| format!("client id {:#x}", scalars[0]))?;
                 self.m.admitted(id, admin)?;
-                let want = vec![u64::from(id), u64::from(self.m.open_clients()), u64::from(self.m.unload_pending)];
+                let want = vec![
+                    u64::from(id),
+                    u64::from(self.m.open_clients()),
+                    u64::from(self.m.unload_pending),
+                ];
                 expect_eq!(scalars, want, "GetClientInfo on a new connection");
-                self.conns.push(Conn { c, task: ti, id, live: true });
+                self.conns.push(Conn {
+                    c,
+                    task: ti,
+                    id,
+                    live: true,
+                });
             }
         }
         Ok(())
@@ -379,11 +440,21 @@ impl World {
     fn call(&mut self, i: usize, call: &Call) -> Result<(), String> {
         let selector = call.selector.resolve();
         let table = spec::row(selector).map_or([0; 4], |r| r.shape);
-        let scalar_in = if rare(call.scalars) { u32::from(call.scalars % 18) } else { table[0] };
+        let scalar_in = if rare(call.scalars) {
+            u32::from(call.scalars % 18)
+        } else {
+            table[0]
+        };
         let struct_in = call.struct_in.resolve(table[1]);
-        let scalar_out = if rare(call.scalar_out) { u32::from(call.scalar_out % 18) } else { table[2] };
+        let scalar_out = if rare(call.scalar_out) {
+            u32::from(call.scalar_out % 18)
+        } else {
+            table[2]
+        };
         let struct_out = call.struct_out.resolve(table[3]);
-        let scalars: Vec<u64> = (0..scalar_in).map(|n| call.values[n as usize % 2]).collect();
+        let scalars: Vec<u64> = (0..scalar_in)
+            .map(|n| call.values[n as usize % 2])
+            .collect();
         let bytes = call.content.resolve(struct_in as usize, &self.m.filter);
         let conn = &self.conns[i];
         let live = conn.live && self.tasks[conn.task].alive;
@@ -402,8 +473,14 @@ impl World {
                 .method(conn.id, selector, counts, &scalars, &bytes)
                 .map(|out| (out.scalars, out.bytes))
         };
-        let got = self.sim.call(conn.c, selector, &scalars, &bytes, scalar_out, struct_out);
-        expect_eq!(got, want, "IOConnectCallMethod {selector} counts {counts:?}");
+        let got = self
+            .sim
+            .call(conn.c, selector, &scalars, &bytes, scalar_out, struct_out);
+        expect_eq!(
+            got,
+            want,
+            "IOConnectCallMethod {selector} counts {counts:?}"
+        );
         Ok(())
     }
 
@@ -451,11 +528,25 @@ impl World {
             };
         }
         // kauth passes the action as an int.
-        let Ok(action32) = u32::try_from(action) else { return Ok(()) };
+        let Ok(action32) = u32::try_from(action) else {
+            return Ok(());
+        };
         let registered = self.service_running();
-        expect_eq!(self.sim.fileop(action32, raw), u32::from(registered), "FILEOP listeners called");
+        expect_eq!(
+            self.sim.fileop(action32, raw),
+            u32::from(registered),
+            "FILEOP listeners called"
+        );
         if registered {
-            self.m.fileop(action, [args[0].path(), args[1].path(), args[2].path(), args[3].path()]);
+            self.m.fileop(
+                action,
+                [
+                    args[0].path(),
+                    args[1].path(),
+                    args[2].path(),
+                    args[3].path(),
+                ],
+            );
         }
         Ok(())
     }
@@ -465,7 +556,11 @@ impl World {
         for i in 0..self.conns.len() {
             let conn = &self.conns[i];
             if conn.live && self.tasks[conn.task].alive {
-                expect_eq!(self.sim.close(conn.c), spec::SUCCESS, "final IOServiceClose");
+                expect_eq!(
+                    self.sim.close(conn.c),
+                    spec::SUCCESS,
+                    "final IOServiceClose"
+                );
                 self.conns[i].live = false;
                 let id = self.conns[i].id;
                 self.closed(id)?;
@@ -476,7 +571,11 @@ impl World {
             self.unload()?;
         }
         self.check()?;
-        expect_eq!(self.sim.instances(), (0, 0), "live service and user-client objects after unload");
+        expect_eq!(
+            self.sim.instances(),
+            (0, 0),
+            "live service and user-client objects after unload"
+        );
         Ok(())
     }
 }

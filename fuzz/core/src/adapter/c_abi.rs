@@ -43,7 +43,11 @@ fn property(prop: Prop) -> RkProperty {
         Prop::Bool(b) => (RkPropertyKind::Bool, u64::from(b)),
         Prop::Other => (RkPropertyKind::Other, 0),
     };
-    RkProperty { kind: kind as u32, reserved: 0, value }
+    RkProperty {
+        kind: kind as u32,
+        reserved: 0,
+        value,
+    }
 }
 
 /// `rk_service_start` with these personality properties, passed as the shim does: setting `i`
@@ -59,7 +63,10 @@ pub fn start(p: &Personality) -> DriverPtr {
             let key = abi::rk_personality_key(i);
             // SAFETY: NULL or a static C string (rustkext.h).
             let key = (!key.is_null()).then(|| unsafe { CStr::from_ptr(key) });
-            let prop = by_key.iter().find(|(k, _)| Some(*k) == key).map_or(Prop::Absent, |(_, v)| *v);
+            let prop = by_key
+                .iter()
+                .find(|(k, _)| Some(*k) == key)
+                .map_or(Prop::Absent, |(_, v)| *v);
             property(prop)
         })
         .collect();
@@ -195,7 +202,11 @@ pub struct Observed {
 pub fn observe() -> Observed {
     let s = KEXT.registry().snapshot();
     let mut prefix = [0u8; rustkext_monitor_api::PATH_FILTER_SIZE];
-    let len = KEXT.driver().filter().read(&mut prefix).expect("no writer runs: the filter reads at once");
+    let len = KEXT
+        .driver()
+        .filter()
+        .read(&mut prefix)
+        .expect("no writer runs: the filter reads at once");
     let mut stats = KEXT.driver().counts();
     stats.peak_in_flight = rustkext::abi::Services::peak_in_flight(&KEXT);
     Observed {

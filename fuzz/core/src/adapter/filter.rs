@@ -53,5 +53,7 @@ impl Filter {
 
 /// `SetPathFilter`'s input rule: the prefix the struct carries, if it decodes.
 pub fn prefix_from_struct(input: &[u8]) -> Option<Vec<u8>> {
-    PathPrefix::<PATH_FILTER_SIZE>::decode(&[], input).ok().map(|p| p.as_bytes().to_vec())
+    PathPrefix::<PATH_FILTER_SIZE>::decode(&[], input)
+        .ok()
+        .map(|p| p.as_bytes().to_vec())
 }
