@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Line coverage of kext/src and shim-cpp reached by the committed seed corpora (README
-# "Fuzzing"): every target rebuilt with source-based coverage (rustc -C instrument-coverage for
+# Line coverage of the framework's runtime and ABI crates, the monitor driver and the shim reached
+# by the committed seed corpora (docs/testing.md "Fuzzing"): every target rebuilt with source-based coverage (rustc -C instrument-coverage for
 # the Rust, clang -fprofile-instr-generate -fcoverage-mapping for the shim through
 # XNU_SIM_KEXT_CFLAGS), each corpus run once (-runs=0), the profiles merged and reported with
 # llvm-profdata-19 / llvm-cov-19. Writes the per-file table to $CARGO_TARGET_DIR/fuzz-cov/report.txt.
@@ -31,6 +31,7 @@ done
 llvm-profdata-19 merge -sparse "$DIR"/profraw/*.profraw -o "$DIR/all.profdata"
 # The first binary is positional, the others -object.
 llvm-cov-19 report "${objects[@]:1}" -instr-profile="$DIR/all.profdata" \
-    "$ROOT/kext/src" "$ROOT/shim-cpp" >"$DIR/report.txt"
+    "$ROOT/framework/runtime/src" "$ROOT/framework/abi/src" "$ROOT/kext/driver/src" "$ROOT/shim-cpp" \
+    >"$DIR/report.txt"
 sed "s|$ROOT/||" "$DIR/report.txt"
 echo "coverage: $((SECONDS - start)) s; line-by-line: llvm-cov-19 show ${objects[*]} -instr-profile=$DIR/all.profdata <file>"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the fuzz targets (README "Fuzzing") and runs them. CI (test.sh) runs each for a bounded
+# Builds the fuzz targets (docs/testing.md "Fuzzing") and runs them. CI (test.sh) runs each for a bounded
 # time from the committed seed corpus; a longer run is the same command with more seconds.
 #
 #   fuzz/run.sh [SECONDS] [TARGET...]        # default: 30 s each, every target

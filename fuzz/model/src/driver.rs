@@ -1,5 +1,5 @@
 //! The reference model of the driver behind the C ABI: settings, admission, the unload policy,
-//! the external methods, the FILEOP counters and the path filter, as the README documents them.
+//! the external methods, the FILEOP counters and the path filter, as docs/user-client-api.md and docs/lifecycle.md document them.
 //! It is deliberately naive (a list of clients, plain counters, `starts_with`), so that it is
 //! easy to check against the documentation by reading.
 
@@ -59,7 +59,7 @@ impl Config {
         stats_for_everyone: false,
     };
 
-    /// README: "absent or 0 = 64, larger values clamped to 64 in 64 bits"; booleans "absent =
+    /// docs/lifecycle.md: "absent or 0 = 64, larger values clamped to 64 in 64 bits"; booleans "absent =
     /// false"; "A property of any other type is a configuration error: the service does not
     /// start" (`None`).
     pub fn from_personality(p: &Personality) -> Option<Config> {
@@ -235,7 +235,7 @@ impl Model {
             .map(|(_, admin)| *admin)
     }
 
-    /// Admission (README "Lifecycle"), in the documented order. `Ok` = admitted; the caller
+    /// Admission (docs/lifecycle.md), in the documented order. `Ok` = admitted; the caller
     /// then reports the id the implementation chose with [`Model::admitted`].
     pub fn open(&self, connect_type: u32, is_admin: bool) -> Result<(), i32> {
         if connect_type != 0 {
@@ -255,7 +255,7 @@ impl Model {
     }
 
     /// Records the id of an admitted client; an error says which promise it breaks: ids are
-    /// nonzero, unique among open clients, and never reused (README: "not reused by the next
+    /// nonzero, unique among open clients, and never reused (docs/lifecycle.md: "not reused by the next
     /// client of the same slot", rustkext.h: "never reused across a restart"; only after 2^24
     /// opens of one slot, which no input reaches).
     pub fn admitted(&mut self, id: u32, is_admin: bool) -> Result<(), String> {

@@ -1,6 +1,7 @@
-//! Reference models for RustKext's fuzzers. Written from the documentation (README, the module
-//! docs of `kext/src`, `shim-cpp/rustkext.h`), with no dependency on the implementation, so
-//! that the implementation's own constants and helpers cannot hide its mistakes.
+//! Reference models for RustKext's fuzzers. Written from the documentation
+//! (docs/user-client-api.md, docs/lifecycle.md, the module docs of the framework and the monitor
+//! driver, `shim-cpp/rustkext.h`), with no dependency on the implementation, so that the
+//! implementation's own constants and helpers cannot hide its mistakes.
 //!
 //! - [`spec`]: the documented constants (codes, the method table, FILEOP actions).
 //! - [`driver`]: the driver behind the C ABI (settings, admission, unload policy, methods,

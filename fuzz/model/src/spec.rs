@@ -1,6 +1,6 @@
-//! The documented facts the models rest on, written out again from the README ("External
-//! methods: the table and every refusal", "Lifecycle: admission, close, terminate", "The callback
-//! gate and the FILEOP path") and `sys/kauth.h`, not imported from the implementation: a wrong
+//! The documented facts the models rest on, written out again from docs/user-client-api.md (the
+//! table and every refusal), docs/lifecycle.md (admission, close, terminate, the callback gate
+//! and the FILEOP path) and `sys/kauth.h`, not imported from the implementation: a wrong
 //! constant there must show up as a mismatch here.
 
 /// `kIOReturnSuccess`.

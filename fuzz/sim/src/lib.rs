@@ -3,7 +3,7 @@
 //! checks → the shim's externalMethod, IOServiceClose/process death/last send right →
 //! clientClose/clientDied, kextunload, kextload, autounload through the clock, FILEOP events, an
 //! open the kernel fails after newUserClient) against the model of `rustkext-fuzz-model` plus
-//! what the kernel adds (README "External methods", xnu-sim README "User clients").
+//! what the kernel adds (docs/user-client-api.md, xnu-sim README "User clients").
 //!
 //! After every step: the answers, whether the kext is loaded, its live services and kauth
 //! listener, as the model says. At the end every connection is closed and the kext unloaded:
