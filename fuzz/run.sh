@@ -47,7 +47,7 @@ run() { # target seconds
     local log="$TARGET_DIR/$t.log" start=$SECONDS
     local jobs=()
     [ "${FUZZ_JOBS:-1}" -gt 1 ] && jobs=(-jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS")
-    if ASAN_OPTIONS="abort_on_error=1:symbolize=1" "$BIN/$t" "$work" ${seeds:+"$seeds"} \
+    if ASAN_OPTIONS="abort_on_error=1:symbolize=1" LSAN_OPTIONS="suppressions=$ROOT/fuzz/lsan.supp" "$BIN/$t" "$work" ${seeds:+"$seeds"} \
         -max_total_time="$secs" -artifact_prefix="$art" -print_final_stats=1 \
         -max_len=8192 -rss_limit_mb=4096 "${jobs[@]}" >"$log" 2>&1; then
         local execs rate

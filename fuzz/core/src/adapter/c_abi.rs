@@ -1,7 +1,8 @@
 //! The only place the `external_methods` and `lifecycle` targets touch the code under test: the
-//! C ABI of `shim-cpp/rustkext.h` (today `rustkext::exports`; after the framework the prefixed
-//! functions of the monitor's glue crate) and a read-only view of the driver state for the
-//! oracle. Everything is translated to the model's types here.
+//! C ABI of `shim-cpp/rustkext.h` as `rustkext::export!` instantiates it for the monitor (the
+//! functions of `rustkext_monitor_kext::c_abi`, under its symbol prefix) and a read-only view of
+//! the kext's state (`rustkext_monitor_kext::KEXT`) for the oracle. Everything is translated to
+//! the model's types here.
 
 use std::ffi::CStr;
 use std::ptr;
