@@ -4,10 +4,10 @@
 # from the committed seeds (FUZZ_FRESH=1; FUZZ_NO_SEEDS=1 from nothing), prints how long it took,
 # and reverts the patch. Never part of CI; the patches are never applied by any build.
 #
-#   fuzz/seeded-bugs/run.sh [BUG...]     # default: every *.patch here; BUDGET=45 seconds
+#   fuzz/seeded-bugs/run.sh [BUG...]     # default: every *.patch here; BUDGET=30 seconds (the CI budget)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-BUDGET=${BUDGET:-45}
+BUDGET=${BUDGET:-30}
 declare -A TARGET=(
     [selector-bound]=external_methods
     [refusal-writes-output]=external_methods
