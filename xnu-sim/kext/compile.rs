@@ -104,6 +104,12 @@ pub fn compile_sim_kext(sim_dir: &std::path::Path, out_dir: &std::path::Path, ke
     for (name, value) in &kext.defines {
         build.define(name, value.as_str());
     }
+    // Extra flags for kext code only (the code under test, not the model): the fuzzers' coverage
+    // instrumentation (fuzz/run.sh) or source-based coverage of the shim (fuzz/coverage.sh).
+    println!("cargo:rerun-if-env-changed=XNU_SIM_KEXT_CFLAGS");
+    for flag in std::env::var("XNU_SIM_KEXT_CFLAGS").unwrap_or_default().split_whitespace() {
+        build.flag(flag);
+    }
     build.out_dir(out_dir).compile(kext.archive);
     println!("cargo:rustc-link-search=native={}", out_dir.display());
     println!("cargo:rustc-link-lib=static:+whole-archive,-bundle={}", kext.archive);
