@@ -8,7 +8,7 @@ use rustkext_abi::{validate, Call, CallerInfo, Refusal, Serve, Services, Shape, 
 use crate::gate::{Gate, Pause};
 use crate::kauth::{FileOpEvent, FileOpListener};
 use crate::lifecycle::{Phase, Registry};
-use crate::published::{group, RegistryValues, FRAMEWORK_KEYS};
+use crate::published::{RegistryValues, FRAMEWORK_KEYS, FRAMEWORK_KINDS};
 use crate::settings::{SettingKeys, Settings};
 
 /// When the kext may unload.
@@ -116,7 +116,8 @@ impl<D: Driver, I: ?Sized> Kext<D, I> {
         if !self.registry.start(settings) {
             return Err(StartRefused::InUse);
         }
-        self.reset_gate();
+        // The one copy of the gate's reset (`ResetStats` calls it through the vtable).
+        <Self as Services>::reset_gate_stats(self);
         if let Err(e) = self.driver.start(&settings) {
             self.registry.stop();
             return Err(StartRefused::Driver(e));
@@ -147,12 +148,6 @@ impl<D: Driver, I: ?Sized> Kext<D, I> {
         self.gate.refused()
     }
 
-    /// Zeroes the gate's statistics (one copy of the shard walk for start and `ResetStats`).
-    #[inline(never)]
-    fn reset_gate(&self) {
-        self.gate.reset_stats(|_| {});
-    }
-
     /// Callbacks in flight now.
     pub fn in_flight(&self) -> u32 {
         self.gate.in_flight()
@@ -163,19 +158,19 @@ impl<D: Driver, I: ?Sized> Kext<D, I> {
     /// part is read under its lock, released before the gate's counters and the driver are read.
     pub fn registry_values(&self, out: &mut RegistryValues<'_>) {
         let status = self.registry.status();
-        // In the order of `published::FRAMEWORK_KEYS`.
+        // In the order of `published::FRAMEWORK_KEYS`: the groups' values are 0.
         let values = [
+            0,
             u64::from(status.phase == Phase::Running),
             u64::from(status.open_clients),
             u64::from(status.max_clients),
             u64::from(status.unload_pending),
             u64::from(self.gate.in_flight()),
-            self.gate.peak_in_flight(),
+            <Self as Services>::peak_in_flight(self),
             self.gate.refused(),
+            0,
         ];
-        out.group(group::FRAMEWORK);
-        out.put_all(&FRAMEWORK_KEYS, &values);
-        out.group(group::DRIVER);
+        out.put_each(&FRAMEWORK_KEYS, &FRAMEWORK_KINDS, &values);
         self.driver.registry_values(out);
     }
 
@@ -218,12 +213,17 @@ impl<D: Driver, I: ?Sized> Kext<D, I> {
 }
 
 impl<D: Driver, I: ?Sized> Services for Kext<D, I> {
+    /// The one copy of the gate's peak (`GetStats` through the vtable, the IORegistry directly).
+    #[inline(never)]
+    #[cfg_attr(feature = "kernel", optimize(size))]
     fn peak_in_flight(&self) -> u64 {
         self.gate.peak_in_flight()
     }
 
+    /// Zeroes the gate's statistics: the one copy, for start and `ResetStats`.
+    #[inline(never)]
     fn reset_gate_stats(&self) {
-        self.reset_gate();
+        self.gate.reset_stats(|_| {});
     }
 
     fn cancel_unload(&self) -> bool {

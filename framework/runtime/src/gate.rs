@@ -251,8 +251,10 @@ impl<C: ShardData, const N: usize> Gate<C, N> {
     }
 
     /// The peak number of callbacks in flight since the last reset (module docs say exactly what
-    /// it measures). One copy for `GetStats` and the IORegistry.
-    #[inline(never)]
+    /// it measures). Inlined into the one copy a kext has (the runtime's `Services` method, for
+    /// `GetStats` and the IORegistry).
+    #[inline]
+    #[cfg_attr(feature = "kernel", optimize(size))]
     pub fn peak_in_flight(&self) -> u64 {
         let shard_peak = self
             .shards
@@ -310,6 +312,7 @@ impl<C: ShardData, const N: usize> Gate<C, N> {
 
     /// One copy for the sample and [`in_flight`](Self::in_flight) (kernel text is budgeted).
     #[inline(never)]
+    #[cfg_attr(feature = "kernel", optimize(size))]
     fn sum_in_flight(&self) -> u32 {
         let sum = self.shards.iter().fold(0u64, |sum, s| sum.saturating_add(s.in_flight(Ordering::Relaxed)));
         u32::try_from(sum).unwrap_or(u32::MAX)

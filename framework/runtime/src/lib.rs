@@ -19,6 +19,9 @@
 //! `no_std`, never allocates, no panicking path in the kernel build, and never hands a Rust
 //! function pointer to the kernel (every kernel callback is the shim's C++).
 #![no_std]
+// The kernel build (RUSTC_BOOTSTRAP, as build-std needs) optimizes the cold statistics paths for
+// size: their loops over the shards stay loops (kernel text is budgeted).
+#![cfg_attr(feature = "kernel", feature(optimize_attribute))]
 #![deny(
     missing_docs,
     clippy::unwrap_used,

@@ -293,6 +293,7 @@ impl Registry {
     }
 
     /// What the IORegistry shows of it (read under the lock, without copying the table).
+    #[inline]
     pub fn status(&self) -> Status {
         self.state.with(|s| Status {
             phase: s.phase,

@@ -61,8 +61,9 @@ impl<'a> RegistryValues<'a> {
     }
 
     /// Publishes the number `value` as `key`.
+    #[inline] // a call of the one loop, not another copy of `put`
     pub fn number(&mut self, key: &'static CStr, value: u64) {
-        self.put(key, RkRegistryKind::Number, value);
+        self.put_each(core::slice::from_ref(&key), &[], core::slice::from_ref(&value));
     }
 
     /// Publishes the boolean `value` as `key`.
@@ -72,27 +73,28 @@ impl<'a> RegistryValues<'a> {
 
     /// Publishes each number `values[i]` as `keys[i]`, in order (a driver's counters: one loop,
     /// not one call per key, in the kernel's budgeted text).
-    #[inline(never)]
+    #[inline]
     pub fn numbers(&mut self, keys: &[&'static CStr], values: &[u64]) {
-        for (key, value) in keys.iter().zip(values) {
-            self.put(key, RkRegistryKind::Number, *value);
-        }
+        self.put_each(keys, &[], values);
     }
 
-    /// Publishes `values[i]` as `entries[i]` (key and kind), in order.
+    /// Publishes `values[i]` as `keys[i]`, of kind `kinds[i]` ([`RkRegistryKind::Number`] past the
+    /// end of `kinds`), in order: the one loop behind [`numbers`](Self::numbers) and the
+    /// runtime's own values.
     #[inline(never)]
-    pub(crate) fn put_all(&mut self, entries: &[(&'static CStr, RkRegistryKind)], values: &[u64]) {
-        for ((key, kind), value) in entries.iter().zip(values) {
-            self.put(key, *kind, *value);
+    pub(crate) fn put_each(&mut self, keys: &[&'static CStr], kinds: &[RkRegistryKind], values: &[u64]) {
+        for (i, (key, value)) in keys.iter().zip(values).enumerate() {
+            self.put(key, kinds.get(i).copied().unwrap_or(RkRegistryKind::Number), *value);
         }
     }
 
-    /// Starts the dictionary `key` (the runtime's groups; a driver's values are in `Driver`).
+    /// Starts the dictionary `key` (the runtime starts its groups through `FRAMEWORK_KEYS`).
+    #[cfg(test)]
     pub(crate) fn group(&mut self, key: &'static CStr) {
         self.put(key, RkRegistryKind::Group, 0);
     }
 
-    #[inline(never)]
+    #[inline]
     pub(crate) fn put(&mut self, key: &'static CStr, kind: RkRegistryKind, value: u64) {
         if let Some(slot) = self.out.get_mut(self.len) {
             *slot = RkRegistryValue { key: key.as_ptr(), kind: kind as u32, reserved: 0, value };
@@ -152,19 +154,29 @@ pub mod group {
     pub const DRIVER: &CStr = c"Driver";
 }
 
-/// The `Framework` group, in order: each key and its kind ([`Kext::registry_values`] computes
-/// the values in this order).
+/// What the runtime writes, in order: the `Framework` group, each of its keys, then the start of
+/// the `Driver` group ([`Kext::registry_values`] computes the values in this order, 0 for a
+/// group); the kind of each is at the same index of [`FRAMEWORK_KINDS`]. One loop for all of it
+/// (kernel text is budgeted).
 ///
 /// [`Kext::registry_values`]: crate::Kext::registry_values
-pub(crate) static FRAMEWORK_KEYS: [(&CStr, RkRegistryKind); 7] = [
-    (key::RUNNING, RkRegistryKind::Bool),
-    (key::CLIENTS_OPEN, RkRegistryKind::Number),
-    (key::MAX_CLIENTS, RkRegistryKind::Number),
-    (key::UNLOAD_PENDING, RkRegistryKind::Bool),
-    (key::CALLBACKS_IN_FLIGHT, RkRegistryKind::Number),
-    (key::PEAK_CALLBACKS_IN_FLIGHT, RkRegistryKind::Number),
-    (key::CALLBACKS_REFUSED_AFTER_CLOSE, RkRegistryKind::Number),
+pub(crate) static FRAMEWORK_KEYS: [&CStr; 9] = [
+    group::FRAMEWORK,
+    key::RUNNING,
+    key::CLIENTS_OPEN,
+    key::MAX_CLIENTS,
+    key::UNLOAD_PENDING,
+    key::CALLBACKS_IN_FLIGHT,
+    key::PEAK_CALLBACKS_IN_FLIGHT,
+    key::CALLBACKS_REFUSED_AFTER_CLOSE,
+    group::DRIVER,
 ];
+
+/// The kind of each of [`FRAMEWORK_KEYS`], at the same index.
+pub(crate) static FRAMEWORK_KINDS: [RkRegistryKind; FRAMEWORK_KEYS.len()] = {
+    use RkRegistryKind::{Bool, Group, Number};
+    [Group, Bool, Number, Number, Bool, Number, Number, Number, Group]
+};
 
 /// The runtime's keys in the `Framework` group.
 pub mod key {

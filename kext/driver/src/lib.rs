@@ -7,6 +7,9 @@
 //! - the framework around it (gate, drain, registry, dispatch, the C ABI) is `rustkext`'s, wired
 //!   by the glue crate's one `rustkext::export!` call.
 #![no_std]
+// The kernel build (RUSTC_BOOTSTRAP, as build-std needs) optimizes the statistics sums for size:
+// their loops over the shards and the actions stay loops (kernel text is budgeted).
+#![cfg_attr(feature = "kernel", feature(optimize_attribute))]
 #![forbid(unsafe_code)]
 #![deny(
     missing_docs,
@@ -64,11 +67,16 @@ impl EventCounters {
     }
 
     /// Zeroes the counters (`ResetStats`).
+    #[inline(always)] // into `reset_counters`, optimized for size
     pub fn reset(&self) {
-        self.by_action.iter().flatten().for_each(|c| c.store(0, Ordering::Relaxed));
+        for [unmatched, matched] in &self.by_action {
+            unmatched.store(0, Ordering::Relaxed);
+            matched.store(0, Ordering::Relaxed);
+        }
     }
 
     /// Adds these counters to `stats` (wrapping, like the counters themselves).
+    #[inline(always)] // into `counts`, optimized for size (one loop nest, no call)
     pub fn add_to(&self, stats: &mut Stats) {
         for (sum, [unmatched, matched]) in stats.events.iter_mut().zip(self.by_action.iter()) {
             let matched = matched.load(Ordering::Relaxed);
@@ -107,16 +115,24 @@ impl MonitorDriver {
     /// The statistics without the gate's peak (which the framework keeps). One copy for
     /// `GetStats` and the IORegistry (kernel text is budgeted).
     #[inline(never)]
+    #[cfg_attr(feature = "kernel", optimize(size))]
     pub fn counts(&self) -> Stats {
         let mut stats = Stats { version: STATS_VERSION, size: STATS_SIZE as u32, ..Stats::default() };
-        self.counters.iter().for_each(|c| c.add_to(&mut stats));
+        // A `for` loop, not `for_each`: `add_to`'s loop is inlined only where it is optimized for
+        // size.
+        for counters in self.counters.iter() {
+            counters.add_to(&mut stats);
+        }
         stats
     }
 
     // One copy for start and ResetStats.
     #[inline(never)]
+    #[cfg_attr(feature = "kernel", optimize(size))]
     fn reset_counters(&self) {
-        self.counters.iter().for_each(EventCounters::reset);
+        for counters in self.counters.iter() {
+            counters.reset();
+        }
     }
 }
 
@@ -163,7 +179,11 @@ impl Monitor for MonitorDriver {
     }
 
     fn get_stats(&self, caller: Caller<'_, Observer>) -> Stats {
-        Stats { peak_in_flight: caller.peak_in_flight(), ..self.counts() }
+        // Summed straight into the returned value (a struct update would copy it: kernel text is
+        // budgeted).
+        let mut stats = self.counts();
+        stats.peak_in_flight = caller.peak_in_flight();
+        stats
     }
 
     fn reset_stats(&self, caller: Caller<'_, Admin>) {
