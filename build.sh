@@ -189,6 +189,12 @@ measure_rust_text() {
 # check_imports ARCH MODE FILE...: against every directory in XNU_EXPORTS. MODE: objects (the
 # Rust objects alone), linked (a kext from ld64 -kext: Apple's libkmod.a supplies _start/_stop),
 # kext (a kext whose kmod glue defines _start/_stop: nothing is exempt).
+# code_from FILE...: "--code-from FILE" for each (the objects a kext was linked from: the
+# FP/SIMD scan of the linked kext skips their jump tables). Paths without white space (build/).
+code_from() {
+    local f
+    for f in "$@"; do printf -- '--code-from %s ' "$f"; done
+}
 check_imports() {
     local arch=$1 mode=$2 dir dirs
     shift 2
@@ -270,7 +276,7 @@ linux_kext() {
     measure_rust_text x86_64 "${objs[@]}"
     note "$(llvm-size-19 "$out/$NAME" | tail -1 | awk '{print "__TEXT " $1 ", __DATA " $2 " bytes"}')"
     if [ -n "${XNU_EXPORTS:-}" ]; then
-        check_imports "$arch" kext "$out/$NAME"
+        check_imports "$arch" kext "$out/$NAME" $(code_from "${objs[@]}" "$(rust_lib x86_64)")
     fi
 
     step "bundle $kext (x86_64)"
@@ -408,7 +414,7 @@ build_macos() {
             -lkmodc++ -lkmod -lcc_kext -o "$out/$NAME" || die "the $arch kext link failed (see above)"
         slices+=("$out/$NAME")
         if [ -n "${XNU_EXPORTS:-}" ]; then
-            check_imports "$arch" linked "$out/$NAME"
+            check_imports "$arch" linked "$out/$NAME" $(code_from "${objs[@]}" "$out/${NAME}_info.o" "$(link_lib "$arch")")
         fi
     done
 

@@ -59,6 +59,44 @@ impl Member {
     }
 }
 
+/// Gives a linked image the data-in-code ranges (jump tables) of the objects it was linked from:
+/// ld64 writes no `LC_DATA_IN_CODE` into a kext unless forced (ld64 `Options.cpp`, the
+/// `kKextBundle` case of the function-starts/data-in-code defaults), and neither does kextld, so
+/// a jump table in the image would otherwise be decoded as instructions. Each input range is
+/// found again by the symbol it lies in and its offset from it; it is taken only where the
+/// image holds the same bytes there. A range found nowhere is left as code: the scan is stricter
+/// for it, never laxer.
+pub fn add_data_in_code_from(image: &mut Member, inputs: &[Member]) {
+    for input in inputs {
+        for &(start, len) in &input.data_in_code {
+            let Some((index, section)) = input
+                .sections
+                .iter()
+                .enumerate()
+                .find(|(_, s)| s.address <= start && start + len <= s.address + s.data.len() as u64)
+            else {
+                continue;
+            };
+            let Some(symbol) = input.symbol_at(index, start) else { continue };
+            let from = (start - section.address) as usize;
+            let bytes = &section.data[from..from + len as usize];
+            let delta = start - symbol.address;
+            let found: Vec<(u64, u64)> = image
+                .symbols
+                .iter()
+                .filter(|s| s.defined && s.name == symbol.name)
+                .filter_map(|s| {
+                    let target = image.sections.get(s.section?)?;
+                    let at = s.address.checked_add(delta)?;
+                    let off = usize::try_from(at.checked_sub(target.address)?).ok()?;
+                    (target.data.get(off..off.checked_add(len as usize)?)? == bytes).then_some((at, len))
+                })
+                .collect();
+            image.data_in_code.extend(found);
+        }
+    }
+}
+
 /// Reads `path` into its Mach-O images. `arch` picks the slice of a universal file.
 pub fn read_file(path: &str, arch: Arch) -> Result<Vec<Member>, String> {
     let data = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;

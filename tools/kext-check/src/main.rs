@@ -10,10 +10,11 @@ const USAGE: &str = "usage:
   kext-check objects --arch x86_64|arm64e <lib.a|obj.o>...
       Mach-O type, cpu type/subtype and minimum macOS; no floating-point/vector register use;
       no core::panicking/core::fmt in what the link takes; undefined symbols only the allowed set.
-  kext-check imports --plist <Info.plist> --exports <xnu config/> --arch x86_64|arm64e [--linked] [--no-libkmod] <file>...
+  kext-check imports --plist <Info.plist> --exports <xnu config/> --arch x86_64|arm64e [--linked] [--no-libkmod] [--code-from <obj|lib.a>]... <file>...
       Every undefined symbol is exported by a bundle in OSBundleLibraries (--linked: the input is
       the linked kext, and every declared bundle must be used; --no-libkmod: the kext's own kmod
-      glue defines _start/_stop, so they may not be imports either).
+      glue defines _start/_stop, so they may not be imports either; --code-from: the objects the
+      kext was linked from, whose jump tables the FP/SIMD scan skips: a kext has no LC_DATA_IN_CODE).
   kext-check plist <Info.plist> --classes <service class>,<user client class>
       The Info.plist rules (identifier = IOMatchCategory = IOResourceMatch, IOClass the shim's
       service class, no IOUserClientClass, KPIs only, at the oldest supported version).
@@ -77,6 +78,11 @@ impl Args {
             .ok_or_else(|| format!("{name} is required"))
     }
 
+    /// Every value given to `name` (an option that may be repeated).
+    fn values(&self, name: &str) -> Vec<&str> {
+        self.flags.iter().filter(|(n, _)| n == name).filter_map(|(_, v)| v.as_deref()).collect()
+    }
+
     fn has(&self, name: &str) -> bool {
         self.flags.iter().any(|(n, _)| n == name)
     }
@@ -118,12 +124,17 @@ fn run(args: &[String]) -> Result<Vec<Finding>, String> {
             Ok(report.findings)
         }
         "imports" => {
-            let a = Args::parse(rest, &["--arch", "--plist", "--exports"], &["--linked", "--no-libkmod"])?;
+            let a = Args::parse(rest, &["--arch", "--plist", "--exports", "--code-from"], &["--linked", "--no-libkmod"])?;
             let arch = a.arch()?;
             let plist = read_plist(a.value("--plist")?)?;
             let declared = plist_rules::declared_libraries(&plist);
             let lists = exports::load(Path::new(a.value("--exports")?), arch)?;
-            let members = read_all(a.files()?, arch)?;
+            let mut members = read_all(a.files()?, arch)?;
+            // A linked image's jump tables: from the objects it was linked from (--code-from).
+            let inputs = read_all(&a.values("--code-from").iter().map(|s| s.to_string()).collect::<Vec<_>>(), arch)?;
+            for member in &mut members {
+                macho::add_data_in_code_from(member, &inputs);
+            }
             let report = imports::check_imports(&members, &declared, &lists, a.has("--linked"), !a.has("--no-libkmod"));
             for (symbol, from) in &report.resolved {
                 println!("  {symbol:<60} {}", if from.is_empty() { "-".to_string() } else { from.join(", ") });

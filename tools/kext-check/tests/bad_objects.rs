@@ -297,3 +297,54 @@ fn command_line_fails_with_the_reason() {
     let out = Command::new(env!("CARGO_BIN_EXE_kext-check")).args(["objects", "--arch", "x86_64"]).arg(&clean).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A kext has no LC_DATA_IN_CODE (ld64 writes none for `-kext`, nor does kextld): the scan of the
+/// linked kext takes the jump tables from the objects it was linked from, found again by their
+/// symbol and bytes, and still decodes everything else.
+#[test]
+fn a_linked_kexts_jump_tables_come_from_its_objects() {
+    let dir = scratch_dir("jump-tables");
+    let source = "int pick(int x, int a) { switch (x) { case 0: return a + 3; case 1: return a * 7;\n\
+                  case 2: return a - 11; case 3: return a ^ 5; case 4: return a << 2; case 5: return a / 9;\n\
+                  case 6: return a % 13; default: return 0; } }\n\
+                  double scale(double a, double b) { return a * b + 1.0; }\n";
+    let obj = compile(&dir, "switch", X86, source);
+    let inputs = read(&obj, Arch::X86_64);
+    let tables = inputs[0].data_in_code.clone();
+    assert!(!tables.is_empty(), "clang-19 -O2 wrote no jump table for the switch");
+
+    // The "linked" image: the object moved by 0x4000, as a link moves it, without data-in-code.
+    const MOVED: u64 = 0x4000;
+    let linked = || {
+        let mut image = read(&obj, Arch::X86_64).remove(0);
+        image.data_in_code.clear();
+        for section in &mut image.sections {
+            section.address += MOVED;
+        }
+        for symbol in image.symbols.iter_mut().filter(|s| s.defined) {
+            symbol.address += MOVED;
+        }
+        image
+    };
+
+    let mut image = linked();
+    kext_check::macho::add_data_in_code_from(&mut image, &inputs);
+    let moved: Vec<(u64, u64)> = tables.iter().map(|&(start, len)| (start + MOVED, len)).collect();
+    assert_eq!(image.data_in_code, moved);
+    // Only the table is skipped: the SSE function next to it is still found.
+    let mut findings = Vec::new();
+    kext_check::objects::check_float(&image, &mut findings);
+    assert!(
+        matches!(&findings[..], [Finding::FloatUse { symbol, .. }] if symbol == "_scale"),
+        "{findings:?}"
+    );
+
+    // Other bytes where the table should be: not the object's table, so it stays code.
+    let mut changed = linked();
+    let (start, _) = moved[0];
+    let text = changed.sections.iter_mut().find(|s| s.address <= start && start < s.address + s.data.len() as u64).unwrap();
+    let at = (start - text.address) as usize;
+    text.data[at] ^= 0xff;
+    kext_check::macho::add_data_in_code_from(&mut changed, &inputs);
+    assert!(!changed.data_in_code.contains(&moved[0]), "{:?}", changed.data_in_code);
+}
