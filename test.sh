@@ -22,7 +22,7 @@ SUITES=(
 
 usage() {
     cat <<'USAGE'
-Usage: ./test.sh               every suite (what CI runs; about 14 minutes cold on 2 cores)
+Usage: ./test.sh               every suite (what CI runs; about 13 minutes cold on 2 cores)
        ./test.sh SUITE...      only these suites, in the order given
        ./test.sh --help        this text
 
