@@ -29,12 +29,9 @@ pub struct Call<'a> {
     pub struct_out_capacity: u32,
 }
 
-/// What a successful call returned.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CallOutput {
-    pub scalars: Vec<u64>,
-    pub bytes: Vec<u8>,
-}
+/// What a successful call returned: the scalars and struct bytes written (the framework's
+/// client output, the same for every transport).
+pub use rustkext_abi::client::Output as CallOutput;
 
 /// The kernel's answer to an unload request.
 #[derive(Clone, Debug)]

@@ -151,10 +151,7 @@ impl Transport for Link<'_> {
             scalar_out_capacity: sc,
             struct_out_capacity: bc,
         };
-        self.raw(&call).map(|out| Output {
-            scalars: out.scalars,
-            bytes: out.bytes,
-        })
+        self.raw(&call)
     }
 }
 

@@ -132,17 +132,13 @@ impl Backend for IoKitBackend {
     fn call(&self, conn: Connection, call: &Call<'_>) -> Result<CallOutput, IOReturn> {
         // Borrowed: the backend's caller closes the connection (`close`), never a drop.
         let connection = ManuallyDrop::new(rustkext_iokit::Connection::from_name(conn.0 as u32));
-        let out = connection.call_method(
+        connection.call_method(
             call.selector,
             call.scalars_in,
             call.struct_in,
             call.scalar_out_capacity,
             call.struct_out_capacity,
-        )?;
-        Ok(CallOutput {
-            scalars: out.scalars,
-            bytes: out.bytes,
-        })
+        )
     }
 
     fn close(&self, conn: Connection) -> IOReturn {
